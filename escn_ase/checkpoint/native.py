@@ -1,0 +1,73 @@
+"""escn_ase's own checkpoint format (version 1).
+
+A ``torch.save`` of a plain dict, readable with ``torch.load(..., weights_only=True)``:
+
+    format           "escn_ase"
+    format_version   1
+    config           dict of ESCNConfig fields
+    state_dict       dict[str, Tensor] of the ESCN module (output scaling included as buffers)
+    elements         list[int] atomic numbers the model was trained on
+    metadata         dict of plain values: training data recipe, split, metrics, timing, versions
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..errors import CheckpointError
+from ..model import ESCN, ESCNConfig
+from .common import LoadedModel, load_weights
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "is_native_checkpoint", "load_native_checkpoint", "save_checkpoint"]
+
+FORMAT_NAME = "escn_ase"
+FORMAT_VERSION = 1
+
+
+def is_native_checkpoint(data: dict) -> bool:
+    return data.get("format") == FORMAT_NAME
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: ESCN, elements: list[int] | tuple[int, ...], metadata: dict | None = None
+) -> None:
+    """Write ``model`` in the escn_ase format (weights as float32 on the CPU)."""
+    state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in model.state_dict().items()}
+    torch.save(
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "config": model.config.to_dict(),
+            "state_dict": state,
+            "elements": [int(z) for z in sorted(set(elements))],
+            "metadata": metadata or {},
+        },
+        path,
+    )
+
+
+def load_native_checkpoint(data: dict, path: str) -> LoadedModel:
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: escn_ase checkpoint format version {version!r}; this reader knows {FORMAT_VERSION}")
+    for key in ("config", "state_dict", "elements"):
+        if key not in data:
+            raise CheckpointError(f"{path}: escn_ase checkpoint lacks {key!r}")
+    try:
+        config = ESCNConfig.from_dict(dict(data["config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid model config: {exc}") from exc
+    model = ESCN(config)
+    load_weights(model, dict(data["state_dict"]), path)
+    model.eval()
+    elements = tuple(int(z) for z in data["elements"])
+    return LoadedModel(
+        model=model,
+        config=config,
+        source=FORMAT_NAME,
+        elements=elements,
+        path=path,
+        metadata=dict(data.get("metadata") or {}),
+    )

@@ -1,0 +1,110 @@
+"""Radius graphs of atomic structures with periodic boundaries, built with vesin.
+
+Conventions (those of the reference eSCN): an edge ``(j -> i)`` joins a neighbour ``j`` (source,
+``edge_index[0]``) to a centre ``i`` (target, ``edge_index[1]``); its vector is
+``pos[j] - pos[i] + shift @ cell`` with an integer cell ``shift``.  All pairs with
+``d <= cutoff`` (inclusive) and ``d^2 > 1e-4 A^2`` are kept; then, if ``max_neighbors`` is set,
+each centre keeps its ``max_neighbors`` nearest neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Graph", "build_graph", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_TOLERANCE"]
+
+# The reference drops pairs closer than 0.01 A (d^2 <= 1e-4 A^2): self pairs and overlapping images.
+COINCIDENT_DISTANCE_SQUARED = 1e-4
+# Two neighbour distances closer than this (A) count as one shell when truncating.
+DEFAULT_TIE_TOLERANCE = 1e-3
+
+
+@dataclass
+class Graph:
+    """Edges of one structure.
+
+    Attributes:
+        edge_index: ``(2, n_edges)`` int64, rows (source j, target i), sorted by target then distance.
+        shifts: ``(n_edges, 3)`` int64 cell shifts; the edge vector is ``pos[j] - pos[i] + shifts @ cell``.
+        distances: ``(n_edges,)`` float64 edge lengths.
+        n_tied_centres: centres whose ``max_neighbors`` cut fell inside a shell of tied distances.
+    """
+
+    edge_index: np.ndarray
+    shifts: np.ndarray
+    distances: np.ndarray
+    n_tied_centres: int = 0
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+
+def build_graph(
+    positions: np.ndarray,
+    cell: np.ndarray,
+    pbc: np.ndarray,
+    cutoff: float,
+    max_neighbors: int | None = None,
+    *,
+    keep_tied_shell: bool = False,
+    tie_tolerance: float = DEFAULT_TIE_TOLERANCE,
+) -> Graph:
+    """Neighbour graph of one structure.
+
+    Args:
+        positions: ``(n_atoms, 3)`` Cartesian positions (A).
+        cell: ``(3, 3)`` lattice vectors as rows; rows of non-periodic axes may be anything.
+        pbc: ``(3,)`` periodicity per axis.
+        cutoff: inclusive radius (A).
+        max_neighbors: keep at most this many nearest neighbours per centre (None: all).
+        keep_tied_shell: when the cut falls inside a shell of neighbours whose distances agree
+            within ``tie_tolerance``, keep the whole shell (well defined, invariant to the choice of
+            cell and atom order) instead of exactly ``max_neighbors`` (the reference's rule, which
+            then depends on floating-point sort order).
+        tie_tolerance: distance tolerance (A) that defines a tie.
+    """
+    from ase.geometry import complete_cell
+    from vesin import NeighborList
+
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    pbc = np.asarray(pbc, dtype=bool)
+    # vesin needs a complete box even along open axes, where any non-degenerate vector will do.
+    box = complete_cell(np.asarray(cell, dtype=np.float64)) if pbc.any() else np.zeros((3, 3))
+    search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
+    calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
+    centre, neighbour, shifts, distances = calculator.compute(
+        points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijSd"
+    )
+    shifts = np.asarray(shifts, dtype=np.int64).reshape(-1, 3)
+    distances = np.asarray(distances, dtype=np.float64)
+    keep = (distances <= cutoff) & (distances**2 > COINCIDENT_DISTANCE_SQUARED)
+    centre, neighbour, shifts, distances = centre[keep], neighbour[keep], shifts[keep], distances[keep]
+
+    # Deterministic order whatever vesin's: by centre, distance, neighbour, shift.
+    order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], neighbour, distances, centre))
+    centre, neighbour, shifts, distances = centre[order], neighbour[order], shifts[order], distances[order]
+
+    n_tied = 0
+    if max_neighbors is not None and len(centre) > 0:
+        starts = np.searchsorted(centre, centre, side="left")
+        rank = np.arange(len(centre)) - starts  # rank of each pair within its centre, nearest first
+        counts = np.bincount(centre, minlength=positions.shape[0])
+        truncated = counts[centre] > max_neighbors
+        keep = rank < max_neighbors
+        # A tie: the first dropped neighbour is as close (within tolerance) as the last kept one.
+        boundary = truncated & (rank == max_neighbors - 1)
+        last_kept = np.full(positions.shape[0], np.inf)
+        last_kept[centre[boundary]] = distances[boundary]
+        first_dropped = truncated & (rank == max_neighbors)
+        tied = np.zeros(positions.shape[0], dtype=bool)
+        tied[centre[first_dropped]] = distances[first_dropped] - last_kept[centre[first_dropped]] < tie_tolerance
+        n_tied = int(tied.sum())
+        if keep_tied_shell and n_tied:
+            keep |= tied[centre] & (distances - last_kept[centre] < tie_tolerance)
+        centre, neighbour, shifts, distances = centre[keep], neighbour[keep], shifts[keep], distances[keep]
+
+    edge_index = np.stack([neighbour, centre]).astype(np.int64, copy=False)
+    return Graph(edge_index=edge_index, shifts=shifts, distances=distances, n_tied_centres=n_tied)

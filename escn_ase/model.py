@@ -1,0 +1,255 @@
+"""The eSCN model: architecture config, forward pass and output scaling.
+
+Inputs of a forward pass (one or several systems packed into one graph):
+
+    atomic_numbers  (n_atoms,)       long
+    positions       (n_atoms, 3)     float, Cartesian, Angstrom
+    edge_index      (2, n_edges)     long; row 0 = neighbour j (source), row 1 = centre i (target)
+    edge_shifts     (n_edges, 3)     float, Cartesian periodic shift: v_ij = pos_j - pos_i + shift
+    system_index    (n_atoms,)       long, system of each atom, 0..n_systems-1
+    n_systems       int
+
+Outputs (``ESCN.forward``), in eV and eV/Angstrom after output scaling:
+
+    energy          (n_systems,)
+    node_energy     (n_atoms,)       per-atom share of the energy (sums to ``energy``)
+    forces          (n_atoms, 3)     only for ``forces="direct"`` (a separate head)
+
+``ESCN.predict`` adds forces ``-dE/dx`` and stress ``(1/V) dE/d(strain)`` by autograd for
+``forces="conservative"`` models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from .nn import EdgeChunk, EnergyBlock, ForceBlock, GaussianBasis, LayerBlock, cosine_cutoff_envelope
+from .so3 import coefficient_layout, edge_rotation_matrices, sphere_sample_points
+from .so3 import spherical_harmonics_unnormalized, wigner_d_rows
+
+__all__ = ["ESCNConfig", "ESCN", "ENERGY_SCALE"]
+
+# The reference multiplies the summed node energies by 0.001 "to balance numerical precision
+# with respect to forces"; trained weights assume it, so parity needs it.
+ENERGY_SCALE = 0.001
+
+
+@dataclass(frozen=True)
+class ESCNConfig:
+    """Architecture of an eSCN model (saved inside checkpoints).
+
+    ``forces="direct"`` is the published OC20 variant (a force head, forces are not the gradient
+    of the energy, no stress).  ``forces="conservative"`` has no force head: forces and stress are
+    derivatives of the energy, and ``smooth_cutoff`` makes every message vanish smoothly at the
+    cutoff so that the energy is continuous when atoms cross it.
+    """
+
+    num_layers: int = 8
+    lmax: int = 6
+    mmax: int = 2
+    sphere_channels: int = 128
+    hidden_channels: int = 256
+    edge_channels: int = 128
+    cutoff: float = 8.0
+    max_neighbors: int | None = 40
+    num_sphere_samples: int = 128
+    distance_resolution: float = 0.02
+    basis_width_scalar: float = 1.0
+    max_num_elements: int = 90
+    forces: Literal["direct", "conservative"] = "direct"
+    smooth_cutoff: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.mmax <= self.lmax:
+            raise ValueError(f"need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
+        if self.forces not in ("direct", "conservative"):
+            raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
+        if self.cutoff <= 0 or self.num_layers < 1:
+            raise ValueError("cutoff must be positive and num_layers at least 1")
+
+    @property
+    def n_basis(self) -> int:
+        """Number of Gaussians: ``int(cutoff / distance_resolution)`` (float division, as the reference)."""
+        return int(self.cutoff / self.distance_resolution)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ESCNConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown eSCN config keys: {sorted(unknown)}")
+        return cls(**values)
+
+
+class ESCN(torch.nn.Module):
+    """eSCN (Passaro & Zitnick 2023), single resolution, with output scaling.
+
+    Parameter names match the reference implementation's state dict (``sphere_embedding``,
+    ``layer_blocks.<i>...``, ``energy_block``, ``force_block``).
+    """
+
+    def __init__(self, config: ESCNConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.layout = coefficient_layout(c.lmax, c.mmax)
+        self.sphere_embedding = torch.nn.Embedding(c.max_num_elements, c.sphere_channels)
+        self.distance_expansion = GaussianBasis(c.cutoff, c.n_basis, c.basis_width_scalar)
+        self.layer_blocks = torch.nn.ModuleList(
+            LayerBlock(
+                c.lmax, c.mmax, c.sphere_channels, c.hidden_channels, c.edge_channels, c.n_basis, c.max_num_elements
+            )
+            for _ in range(c.num_layers)
+        )
+        self.energy_block = EnergyBlock(c.sphere_channels)
+        self.force_block = ForceBlock(c.sphere_channels) if c.forces == "direct" else None
+        points = sphere_sample_points(c.num_sphere_samples)
+        self.register_buffer("sphere_points", points)
+        self.register_buffer("sphharm_weights", spherical_harmonics_unnormalized(c.lmax, points))
+        self.register_buffer("mmajor_rows", self.layout.mmajor.clone(), persistent=False)
+        # Output scaling: E = E_raw * energy_scale + energy_mean + sum_atoms element_references[Z];
+        # F = F_raw * forces_scale + forces_mean (direct head only).
+        self.register_buffer("energy_mean", torch.tensor(0.0))
+        self.register_buffer("energy_scale", torch.tensor(1.0))
+        self.register_buffer("forces_mean", torch.tensor(0.0))
+        self.register_buffer("forces_scale", torch.tensor(1.0))
+        self.register_buffer("element_references", torch.zeros(c.max_num_elements))
+
+    # ------------------------------------------------------------------ graph-side helpers
+    def _edge_chunks(
+        self,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        edge_chunk_size: int | None,
+    ) -> list[EdgeChunk]:
+        n_edges = edge_index.shape[1]
+        size = n_edges if not edge_chunk_size else max(1, edge_chunk_size)
+        chunks = []
+        for start in range(0, max(n_edges, 1), size):
+            part = slice(start, start + size)
+            vectors = edge_vectors[part]
+            distances = torch.linalg.norm(vectors, dim=1)
+            envelope = cosine_cutoff_envelope(distances, self.config.cutoff) if self.config.smooth_cutoff else None
+            chunks.append(
+                EdgeChunk(
+                    source=edge_index[0, part],
+                    target=edge_index[1, part],
+                    radial_basis=self.distance_expansion(distances),
+                    wigner=wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows),
+                    envelope=envelope,
+                )
+            )
+        return chunks
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        atomic_numbers: torch.Tensor,
+        positions: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_shifts: torch.Tensor,
+        system_index: torch.Tensor,
+        n_systems: int,
+        edge_chunk_size: int | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Energies (and direct forces); see the module docstring for shapes.
+
+        ``edge_chunk_size`` processes the edges in slices of that many, bounding the memory of
+        the per-edge tensors (results are the same up to float summation order).
+        """
+        c = self.config
+        n_atoms = atomic_numbers.shape[0]
+        edge_vectors = positions[edge_index[0]] - positions[edge_index[1]] + edge_shifts
+        edges = self._edge_chunks(edge_index, edge_vectors, edge_chunk_size)
+
+        x = positions.new_zeros(n_atoms, self.layout.n_coeffs, c.sphere_channels)
+        x[:, 0, :] = self.sphere_embedding(atomic_numbers)
+        for i, layer in enumerate(self.layer_blocks):
+            update = layer(x, atomic_numbers, edges)
+            x = update if i == 0 else x + update  # no residual into the first layer
+
+        # Sample each atom's channels at the sphere points: (n_atoms, n_points, C).
+        x_points = torch.einsum("pi,nic->npc", self.sphharm_weights, x)
+        node_energy = self.energy_block(x_points) * ENERGY_SCALE * self.energy_scale
+        atoms_per_system = torch.bincount(system_index, minlength=n_systems).to(node_energy.dtype)
+        node_energy = (
+            node_energy
+            + self.energy_mean / atoms_per_system[system_index]
+            + self.element_references[atomic_numbers]
+        )
+        energy = node_energy.new_zeros(n_systems).index_add(0, system_index, node_energy)
+        out = {"energy": energy, "node_energy": node_energy}
+        if self.force_block is not None:
+            forces = self.force_block(x_points, self.sphere_points)
+            out["forces"] = forces * self.forces_scale + self.forces_mean
+        return out
+
+    def predict(
+        self,
+        atomic_numbers: torch.Tensor,
+        positions: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_shifts: torch.Tensor,
+        system_index: torch.Tensor,
+        n_systems: int,
+        cells: torch.Tensor | None = None,
+        compute_stress: bool = False,
+        edge_chunk_size: int | None = None,
+        create_graph: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Forward pass plus, for conservative models, forces and stress by autograd.
+
+        Args:
+            cells: ``(n_systems, 3, 3)`` lattice vectors (rows); needed for stress.
+            compute_stress: return ``stress (n_systems, 3, 3)`` = (1/V) dE/d(strain), eV/A^3.
+            create_graph: keep the graph of the derivatives (for training on forces).
+        """
+        if self.config.forces == "direct":
+            if compute_stress:
+                raise ValueError("a direct-force eSCN model has no stress")
+            return self.forward(
+                atomic_numbers, positions, edge_index, edge_shifts, system_index, n_systems, edge_chunk_size
+            )
+        with torch.enable_grad():
+            positions = positions.detach().requires_grad_(True)
+            inputs = [positions]
+            if compute_stress:
+                if cells is None:
+                    raise ValueError("stress needs the cells of the systems")
+                # Symmetric strain applied to positions and periodic shifts (MACE/nequip style).
+                strain = positions.new_zeros(n_systems, 3, 3, requires_grad=True)
+                symmetric = 0.5 * (strain + strain.transpose(1, 2))
+                positions_strained = positions + torch.einsum("ni,nij->nj", positions, symmetric[system_index])
+                edge_system = system_index[edge_index[1]]
+                shifts_strained = edge_shifts + torch.einsum("ei,eij->ej", edge_shifts, symmetric[edge_system])
+                inputs.append(strain)
+            else:
+                positions_strained, shifts_strained = positions, edge_shifts
+            out = self.forward(
+                atomic_numbers,
+                positions_strained,
+                edge_index,
+                shifts_strained,
+                system_index,
+                n_systems,
+                edge_chunk_size,
+            )
+            grads = torch.autograd.grad(
+                out["energy"].sum(), inputs, create_graph=create_graph, allow_unused=True
+            )
+        forces = -grads[0] if grads[0] is not None else torch.zeros_like(positions)
+        out["forces"] = forces
+        if compute_stress:
+            volume = torch.linalg.det(cells).abs()
+            strain_grad = grads[1] if grads[1] is not None else torch.zeros(n_systems, 3, 3)
+            out["stress"] = strain_grad / volume[:, None, None]
+        if not create_graph:
+            out = {k: v.detach() for k, v in out.items()}
+        return out

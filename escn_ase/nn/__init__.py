@@ -1,0 +1,18 @@
+"""Neural-network layers of eSCN: radial basis, SO(2) convolution, blocks and heads."""
+
+from .blocks import EdgeBlock, EdgeChunk, EnergyBlock, ForceBlock, LayerBlock, MessageBlock
+from .radial import GaussianBasis, cosine_cutoff_envelope
+from .so2 import SO2Convolution, SO2OrderMap
+
+__all__ = [
+    "EdgeBlock",
+    "EdgeChunk",
+    "EnergyBlock",
+    "ForceBlock",
+    "GaussianBasis",
+    "LayerBlock",
+    "MessageBlock",
+    "SO2Convolution",
+    "SO2OrderMap",
+    "cosine_cutoff_envelope",
+]

@@ -1,0 +1,161 @@
+"""eSCN building blocks: edge embedding, message block, node (grid) block and output heads.
+
+Shapes: ``x`` node tensors are ``(n_atoms, n_coeffs, C)`` in the l-major layout; edge-frame
+tensors are ``(n_edges, n_reduced, C)`` in the m-major layout (see ``escn_ase.so3.layout``).
+Module and parameter names follow the reference implementation so that its state dicts load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn.functional import silu
+
+from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
+from .so2 import SO2Convolution
+
+__all__ = ["EdgeChunk", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
+
+
+@dataclass
+class EdgeChunk:
+    """A slice of the edges, with what every layer needs of it.
+
+    Attributes:
+        source: ``(n_chunk,)`` neighbour index j (messages flow j -> i).
+        target: ``(n_chunk,)`` centre index i (messages are summed here).
+        radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
+        wigner: ``(n_chunk, n_reduced, n_coeffs)`` rows |m| <= mmax of D(R_edge), m-major;
+            rotates l-major node coefficients into the edge frame.
+        envelope: ``(n_chunk,)`` optional smooth cutoff weight applied to each message.
+    """
+
+    source: torch.Tensor
+    target: torch.Tensor
+    radial_basis: torch.Tensor
+    wigner: torch.Tensor
+    envelope: torch.Tensor | None = None
+
+
+class EdgeBlock(torch.nn.Module):
+    """Invariant edge scalars from the distance basis and the two elements."""
+
+    def __init__(self, n_basis: int, edge_channels: int, max_num_elements: int) -> None:
+        super().__init__()
+        self.fc1_dist = torch.nn.Linear(n_basis, edge_channels)
+        self.source_embedding = torch.nn.Embedding(max_num_elements, edge_channels)
+        self.target_embedding = torch.nn.Embedding(max_num_elements, edge_channels)
+        self.fc1_edge_attr = torch.nn.Linear(edge_channels, edge_channels)
+
+    def forward(
+        self, radial_basis: torch.Tensor, source_numbers: torch.Tensor, target_numbers: torch.Tensor
+    ) -> torch.Tensor:
+        """-> ``(n_edges, edge_channels)``."""
+        hidden = silu(
+            self.source_embedding(source_numbers)
+            + self.target_embedding(target_numbers)
+            + self.fc1_dist(radial_basis)
+        )
+        return silu(self.fc1_edge_attr(hidden))
+
+
+class MessageBlock(torch.nn.Module):
+    """Messages j -> i: rotate into the edge frame, SO(2) convolutions, grid SiLU, rotate back, sum."""
+
+    def __init__(
+        self,
+        lmax: int,
+        mmax: int,
+        sphere_channels: int,
+        hidden_channels: int,
+        edge_channels: int,
+        n_basis: int,
+        max_num_elements: int,
+    ) -> None:
+        super().__init__()
+        self.edge_block = EdgeBlock(n_basis, edge_channels, max_num_elements)
+        args = (lmax, mmax, sphere_channels, hidden_channels, edge_channels)
+        self.so2_block_source = SO2Convolution(*args)
+        self.so2_block_target = SO2Convolution(*args)
+        # Edge-frame grid of the pointwise nonlinearity, restricted to the |m| <= mmax coefficients.
+        self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
+        self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
+        self.n_coeffs = coefficient_layout(lmax, mmax).n_coeffs
+
+    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: list[EdgeChunk]) -> torch.Tensor:
+        """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape."""
+        out = x.new_zeros(x.shape)
+        for chunk in edges:
+            edge_scalars = self.edge_block(
+                chunk.radial_basis, atomic_numbers[chunk.source], atomic_numbers[chunk.target]
+            )
+            x_source = torch.bmm(chunk.wigner, x[chunk.source])
+            x_target = torch.bmm(chunk.wigner, x[chunk.target])
+            message = self.so2_block_source(x_source, edge_scalars) + self.so2_block_target(
+                x_target, edge_scalars
+            )
+            grid = silu(torch.einsum("gi,eic->egc", self.to_grid, message))
+            message = torch.einsum("gi,egc->eic", self.from_grid, grid)
+            if chunk.envelope is not None:
+                message = message * chunk.envelope[:, None, None]
+            # D^T restricted to the kept columns rotates back to the global frame.
+            message = torch.bmm(chunk.wigner.transpose(1, 2), message)
+            out = out.index_add(0, chunk.target, message)
+        return out
+
+
+class LayerBlock(torch.nn.Module):
+    """One interaction layer: messages, then a pointwise MLP of node and message on the global S2 grid."""
+
+    def __init__(
+        self,
+        lmax: int,
+        mmax: int,
+        sphere_channels: int,
+        hidden_channels: int,
+        edge_channels: int,
+        n_basis: int,
+        max_num_elements: int,
+    ) -> None:
+        super().__init__()
+        self.message_block = MessageBlock(
+            lmax, mmax, sphere_channels, hidden_channels, edge_channels, n_basis, max_num_elements
+        )
+        self.fc1_sphere = torch.nn.Linear(2 * sphere_channels, sphere_channels, bias=False)
+        self.fc2_sphere = torch.nn.Linear(sphere_channels, sphere_channels, bias=False)
+        self.fc3_sphere = torch.nn.Linear(sphere_channels, sphere_channels, bias=False)
+        self.register_buffer("to_grid", to_grid_matrix(lmax, lmax), persistent=False)
+        self.register_buffer("from_grid", from_grid_matrix(lmax, lmax), persistent=False)
+
+    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: list[EdgeChunk]) -> torch.Tensor:
+        """-> the layer's update ``(n_atoms, n_coeffs, C)`` (the caller adds the residual)."""
+        message = self.message_block(x, atomic_numbers, edges)
+        grid = torch.einsum("gi,nic->ngc", self.to_grid, torch.cat([x, message], dim=2))
+        grid = silu(self.fc1_sphere(grid))
+        grid = silu(self.fc2_sphere(grid))
+        grid = self.fc3_sphere(grid)
+        return torch.einsum("gi,ngc->nic", self.from_grid, grid)
+
+
+class EnergyBlock(torch.nn.Module):
+    """Per-atom energy: an MLP at each sphere sample point, averaged over the points."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(channels, channels)
+        self.fc2 = torch.nn.Linear(channels, channels)
+        self.fc3 = torch.nn.Linear(channels, 1, bias=False)
+
+    def forward(self, x_points: torch.Tensor) -> torch.Tensor:
+        """``(n_atoms, n_points, C)`` -> ``(n_atoms,)``."""
+        return self.fc3(silu(self.fc2(silu(self.fc1(x_points))))).squeeze(-1).mean(dim=1)
+
+
+class ForceBlock(EnergyBlock):
+    """Direct (non-conservative) force: a scalar per sample point times the point, averaged."""
+
+    def forward(self, x_points: torch.Tensor, sphere_points: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """``(n_atoms, n_points, C)``, ``(n_points, 3)`` -> ``(n_atoms, 3)``."""
+        magnitude = self.fc3(silu(self.fc2(silu(self.fc1(x_points)))))  # (n_atoms, n_points, 1)
+        return (magnitude * sphere_points[None]).mean(dim=1)

@@ -1,0 +1,77 @@
+"""SO(2) convolution: the eSCN reduction of an SO(3) tensor product in the edge frame.
+
+Once an edge is rotated onto the polar axis, the tensor product with the edge's spherical
+harmonics only couples coefficients of the same order ``|m|``.  For each ``m > 0`` the pair of
+real coefficients ``(+m, -m)`` behaves like a complex number and the layer is a complex linear
+map ``(W_r + i W_i)``; ``m = 0`` is a real linear map.  Cost per edge: O(L) maps of size O(L C),
+i.e. O(L^3) for L orders and degrees, instead of O(L^6) for a full Clebsch-Gordan product.
+
+Input and output tensors are in the reduced m-major layout of ``escn_ase.so3.layout``:
+``(n_edges, n_reduced, n_channels)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["SO2Convolution", "SO2OrderMap"]
+
+
+class SO2OrderMap(torch.nn.Module):
+    """Complex linear map of one order ``m > 0``, gated by edge scalars (a bottleneck of width H).
+
+    Parameter names follow the reference (``fc1_dist, fc1_r, fc2_r, fc1_i, fc2_i``).
+    """
+
+    def __init__(self, in_features: int, hidden_channels: int, edge_channels: int) -> None:
+        super().__init__()
+        self.hidden_channels = hidden_channels
+        self.fc1_dist = torch.nn.Linear(edge_channels, 2 * hidden_channels)
+        self.fc1_r = torch.nn.Linear(in_features, hidden_channels, bias=False)
+        self.fc2_r = torch.nn.Linear(hidden_channels, in_features, bias=False)
+        self.fc1_i = torch.nn.Linear(in_features, hidden_channels, bias=False)
+        self.fc2_i = torch.nn.Linear(hidden_channels, in_features, bias=False)
+
+    def forward(self, x_m: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
+        """``x_m (n_edges, 2, K)`` (rows: +m, -m) and ``edge_scalars (n_edges, E)`` -> ``(n_edges, 2, K)``."""
+        hidden = self.hidden_channels
+        gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, hidden)
+        # One product for the real and imaginary first layers: (n_edges, 2, 2H).
+        first = torch.matmul(x_m, torch.cat([self.fc1_r.weight, self.fc1_i.weight], dim=0).t())
+        real = self.fc2_r(first[..., :hidden] * gate[:, 0:1, :])
+        imag = self.fc2_i(first[..., hidden:] * gate[:, 1:2, :])
+        # (a + ib)(W_r + i W_i): +m row gets A(+m) - B(-m), -m row gets A(-m) + B(+m).
+        return torch.stack((real[:, 0] - imag[:, 1], real[:, 1] + imag[:, 0]), dim=1)
+
+
+class SO2Convolution(torch.nn.Module):
+    """All orders ``m = 0..mmax`` of one SO(2) convolution (reference name: ``SO2Block``)."""
+
+    def __init__(
+        self, lmax: int, mmax: int, sphere_channels: int, hidden_channels: int, edge_channels: int
+    ) -> None:
+        super().__init__()
+        self.lmax, self.mmax, self.sphere_channels = lmax, mmax, sphere_channels
+        m0_features = (lmax + 1) * sphere_channels
+        self.fc1_dist0 = torch.nn.Linear(edge_channels, hidden_channels)
+        self.fc1_m0 = torch.nn.Linear(m0_features, hidden_channels, bias=False)
+        self.fc2_m0 = torch.nn.Linear(hidden_channels, m0_features, bias=False)
+        self.so2_conv = torch.nn.ModuleList(
+            SO2OrderMap((lmax - m + 1) * sphere_channels, hidden_channels, edge_channels)
+            for m in range(1, mmax + 1)
+        )
+
+    def forward(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
+        """``x (n_edges, n_reduced, C)`` m-major, ``edge_scalars (n_edges, E)`` -> same shape as ``x``."""
+        n_edges, channels = x.shape[0], self.sphere_channels
+        n_m0 = self.lmax + 1
+        gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
+        out_m0 = self.fc2_m0(self.fc1_m0(x[:, :n_m0].reshape(n_edges, -1)) * gate0)
+        outputs = [out_m0.view(n_edges, n_m0, channels)]
+        offset = n_m0
+        for m, order_map in enumerate(self.so2_conv, start=1):
+            rows = 2 * (self.lmax - m + 1)
+            x_m = x[:, offset : offset + rows].reshape(n_edges, 2, -1)
+            outputs.append(order_map(x_m, edge_scalars).view(n_edges, rows, channels))
+            offset += rows
+        return torch.cat(outputs, dim=1)
