@@ -1,0 +1,210 @@
+"""``ESCNCalculator``: eSCN checkpoints behind ASE's ``Calculator`` interface."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from .batch import GraphBatch, pack_structures
+from .checkpoint import LoadedModel, load_checkpoint
+from .errors import NeighborTieWarning, StructureTooLargeError
+from .memory import available_memory, choose_edge_chunk_size, estimate_memory
+from .registry import resolve_checkpoint
+from .validation import validate_atoms
+
+__all__ = ["ESCNCalculator"]
+
+logger = logging.getLogger("escn_ase")
+_DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available in this torch build")
+    return resolved
+
+
+class ESCNCalculator(Calculator):
+    """ASE calculator for eSCN models.
+
+    Args:
+        checkpoint: path of a checkpoint (fairchem-core 1.x / OCP eSCN file, or escn_ase's own
+            format), a registered model name, or None for the default model shipped in ``models/``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        neighbor_ties: what to do when ``max_neighbors`` truncation cuts through a shell of
+            equidistant neighbours (ideal lattices): ``"reference"`` keeps exactly
+            ``max_neighbors`` as fairchem does (the kept subset then depends on floating-point
+            order) and warns once; ``"keep_shell"`` keeps the whole tied shell (well defined).
+        edge_chunk_size: process edges in chunks of this size (None: chosen from free memory).
+        memory_fraction: share of the device's free memory an evaluation may plan to use.
+
+    Results: ``energy``, ``free_energy`` (eV), ``forces`` (eV/A); conservative models add
+    ``stress`` (eV/A^3, Voigt, ASE sign convention; periodic cells only) and ``energies``
+    (per atom).  Direct-force models (the published OC20 checkpoints) have no stress.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str = "float32",
+        neighbor_ties: str = "reference",
+        edge_chunk_size: int | None = None,
+        memory_fraction: float = 0.8,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if neighbor_ties not in ("reference", "keep_shell"):
+            raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
+        self.device = _resolve_device(device)
+        self.dtype = _DTYPES[dtype]
+        self.neighbor_ties = neighbor_ties
+        self.edge_chunk_size = edge_chunk_size
+        self.memory_fraction = memory_fraction
+        self.checkpoint_path = resolve_checkpoint(checkpoint)
+        self.loaded: LoadedModel = load_checkpoint(self.checkpoint_path)
+        self.model = self.loaded.model.to(device=self.device, dtype=self.dtype)
+        self.model.eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.conservative = self.config.forces == "conservative"
+        if self.conservative:
+            self.implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+        elif self.checkpoint_path not in _DIRECT_FORCE_NOTICE_GIVEN:
+            _DIRECT_FORCE_NOTICE_GIVEN.add(self.checkpoint_path)
+            logger.warning(
+                "%s predicts forces directly with an output head: they are not the gradient of the "
+                "energy, so there is no stress and NVE dynamics will not conserve energy",
+                self.checkpoint_path,
+            )
+        self._tie_warning_given = False
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def config(self):
+        """The model's ``ESCNConfig`` (architecture, cutoff, max_neighbors ...)."""
+        return self.loaded.config
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        """Atomic numbers the model covers."""
+        return self.loaded.elements
+
+    def describe(self) -> dict:
+        """Plain-dict summary of the loaded model and settings."""
+        return {
+            "checkpoint": self.checkpoint_path,
+            "format": self.loaded.source,
+            "config": self.config.to_dict(),
+            "forces": self.config.forces,
+            "elements": list(self.elements),
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "neighbor_ties": self.neighbor_ties,
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    # ------------------------------------------------------------------ ASE interface
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        if name == "stress" and not self.conservative:
+            raise PropertyNotImplementedError(
+                f"stress is not available: {self.checkpoint_path} predicts forces directly (published "
+                "OC20 eSCN style), so the energy's strain derivative is not what the model was trained on; "
+                "use a conservative checkpoint (e.g. the default model) for stress and cell relaxations"
+            )
+        return super().get_property(name, atoms, allow_calculation)
+
+    def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
+        Calculator.calculate(self, atoms, properties, system_changes)
+        results = self.evaluate([self.atoms], compute_stress=self.conservative and bool(np.all(self.atoms.pbc)))[0]
+        self.results = results
+
+    # ------------------------------------------------------------------ evaluation
+    def prepare(self, structures: Sequence[Atoms]) -> GraphBatch:
+        """Validate the structures and build their packed graph."""
+        for atoms in structures:
+            validate_atoms(atoms, self.elements)
+        batch = pack_structures(
+            structures, self.config, self.device, self.dtype, keep_tied_shell=self.neighbor_ties == "keep_shell"
+        )
+        if batch.n_tied_centres and self.neighbor_ties == "reference" and not self._tie_warning_given:
+            self._tie_warning_given = True
+            warnings.warn(
+                NeighborTieWarning(
+                    f"{batch.n_tied_centres} atom(s) have more than max_neighbors={self.config.max_neighbors} "
+                    "neighbours and the cut falls inside a shell of equidistant neighbours (within 1e-3 A). "
+                    "Which of them are kept is decided by floating-point order, as in fairchem, so results "
+                    "can change with atom order, translation or choice of cell. Pass "
+                    "ESCNCalculator(..., neighbor_ties='keep_shell') to keep whole shells (well defined, "
+                    "but no longer the reference's graph), or rattle ideal structures slightly."
+                ),
+                stacklevel=3,
+            )
+        return batch
+
+    def _edge_chunk_for(self, batch: GraphBatch, keeps_graph: bool) -> int | None:
+        estimate = estimate_memory(self.config, batch.n_atoms, batch.n_edges, self.dtype, keeps_graph)
+        budget = int(available_memory(self.device) * self.memory_fraction)
+        chunk = self.edge_chunk_size or choose_edge_chunk_size(estimate, budget)
+        needed = estimate.total(chunk)
+        if needed > budget:
+            raise StructureTooLargeError(
+                f"evaluating {batch.n_atoms} atoms with {batch.n_edges} edges needs about "
+                f"{needed / 2**30:.1f} GiB but {budget / 2**30:.1f} GiB are available on {self.device} "
+                f"({'forces by autograd keep every layer' if keeps_graph else 'even with edge chunking'}); "
+                "use a smaller structure, split it into batches, or a device with more memory"
+            )
+        return chunk
+
+    def evaluate(self, structures: Sequence[Atoms], compute_stress: bool = False) -> list[dict]:
+        """Energies and forces (and stress) of several structures in one packed graph.
+
+        Returns one ASE-style results dict (numpy values) per structure.
+        """
+        batch = self.prepare(structures)
+        chunk = self._edge_chunk_for(batch, keeps_graph=self.conservative)
+        if self.conservative:
+            out = self.model.predict(
+                **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk
+            )
+        else:
+            with torch.inference_mode():
+                out = self.model(**batch.model_inputs(), edge_chunk_size=chunk)
+        energy = out["energy"].double().cpu().numpy()
+        forces = out["forces"].double().cpu().numpy()
+        node_energy = out["node_energy"].double().cpu().numpy()
+        system_index = batch.system_index.cpu().numpy()
+        results = []
+        for index in range(batch.n_systems):
+            mask = system_index == index
+            result = {
+                "energy": float(energy[index]),
+                "free_energy": float(energy[index]),
+                "forces": forces[mask].copy(),
+            }
+            if self.conservative:
+                result["energies"] = node_energy[mask].copy()
+                if compute_stress and batch.periodic_3d[index]:
+                    stress = out["stress"][index].double().cpu().numpy()
+                    result["stress"] = full_3x3_to_voigt_6_stress(stress)
+            results.append(result)
+        return results

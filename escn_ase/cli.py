@@ -1,0 +1,70 @@
+"""Command line: ``escn-ase <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        "-c",
+        default=None,
+        help="checkpoint path (fairchem/OCP eSCN file or escn_ase format); default: the shipped default model",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .calculator import ESCNCalculator
+
+    calc = ESCNCalculator(args.checkpoint, device=args.device, dtype=args.dtype)
+    print(json.dumps(calc.describe(), indent=2))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ase.io import read
+
+    from .calculator import ESCNCalculator
+
+    calc = ESCNCalculator(args.checkpoint, device=args.device, dtype=args.dtype)
+    frames = read(args.structure, index=args.index)
+    frames = frames if isinstance(frames, list) else [frames]
+    print(f"{'#':>4} {'formula':>14} {'atoms':>6} {'energy (eV)':>14} {'max |F| (eV/A)':>15}")
+    for number, atoms in enumerate(frames):
+        atoms.calc = calc
+        energy = atoms.get_potential_energy()
+        fmax = float((atoms.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+        print(f"{number:>4} {atoms.get_chemical_formula():>14} {len(atoms):>6} {energy:>14.6f} {fmax:>15.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="escn-ase", description="eSCN potentials for ASE")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe a checkpoint (config, elements, force type)")
+    _add_model_options(info)
+    info.set_defaults(func=_cmd_info)
+
+    evaluate = sub.add_parser("eval", help="energies and forces of the structures in a file (any ase.io format)")
+    evaluate.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
+    evaluate.add_argument("--index", default=":", help="frames to read (ase.io index syntax), default all")
+    _add_model_options(evaluate)
+    evaluate.set_defaults(func=_cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Memory estimates of an evaluation, so that too-large structures fail before allocation."""
+
+from __future__ import annotations
+
+import torch
+
+from .model import ESCNConfig
+from .so3 import coefficient_layout, grid_resolution
+
+__all__ = ["MemoryEstimate", "estimate_memory", "available_memory", "choose_edge_chunk_size"]
+
+
+class MemoryEstimate:
+    """Bytes of an evaluation: ``fixed`` (nodes, graph, cached edge frames) + ``per_edge`` working set."""
+
+    def __init__(self, fixed: int, per_edge_working: int, n_edges: int, keeps_graph: bool) -> None:
+        self.fixed = fixed
+        self.per_edge_working = per_edge_working
+        self.n_edges = n_edges
+        self.keeps_graph = keeps_graph
+
+    def total(self, edge_chunk_size: int | None) -> int:
+        """Peak bytes with edges processed ``edge_chunk_size`` at a time (None: all at once)."""
+        if self.keeps_graph:  # autograd keeps every chunk's tensors until the backward pass
+            return self.fixed + self.per_edge_working * self.n_edges
+        chunk = self.n_edges if not edge_chunk_size else min(edge_chunk_size, self.n_edges)
+        return self.fixed + self.per_edge_working * chunk
+
+
+def estimate_memory(
+    config: ESCNConfig, n_atoms: int, n_edges: int, dtype: torch.dtype, keeps_graph: bool
+) -> MemoryEstimate:
+    """Rough upper estimate of an evaluation's peak memory (within a factor ~1.5).
+
+    ``keeps_graph``: autograd through the whole pass (conservative forces, training).
+    """
+    item = torch.empty((), dtype=dtype).element_size()
+    c = config
+    layout = coefficient_layout(c.lmax, c.mmax)
+    n_coeffs, n_reduced = layout.n_coeffs, layout.n_reduced
+    edge_grid = grid_resolution(c.lmax, c.mmax)
+    node_grid = grid_resolution(c.lmax, c.lmax)
+    n_edge_grid, n_node_grid = edge_grid[0] * edge_grid[1], node_grid[0] * node_grid[1]
+    channels, hidden = c.sphere_channels, c.hidden_channels
+    # Per edge and layer: gathered + rotated inputs, SO(2) internals, grid values, rotated-back message.
+    per_edge_layer = (3 * n_coeffs + 6 * n_reduced + 2 * n_edge_grid) * channels + 8 * hidden + c.n_basis
+    per_edge_static = n_reduced * n_coeffs + c.n_basis + 16  # edge frame rows, basis, indices
+    per_atom_layer = (6 * n_coeffs + 5 * n_node_grid) * channels
+    graph_factor = c.num_layers if keeps_graph else 1
+    fixed = item * (n_atoms * per_atom_layer * graph_factor + n_edges * per_edge_static) + 64 * 2**20
+    per_edge = item * per_edge_layer * graph_factor
+    return MemoryEstimate(fixed=fixed, per_edge_working=per_edge, n_edges=n_edges, keeps_graph=keeps_graph)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes the device can still allocate (CPU: MemAvailable of /proc/meminfo)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def choose_edge_chunk_size(estimate: MemoryEstimate, budget: int, minimum: int = 256) -> int | None:
+    """Largest edge chunk whose peak fits ``budget`` (None: all edges at once fit)."""
+    if estimate.total(None) <= budget:
+        return None
+    room = budget - estimate.fixed
+    if estimate.keeps_graph or room <= 0:
+        return None
+    return max(minimum, int(room // max(estimate.per_edge_working, 1)))
