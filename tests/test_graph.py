@@ -1,0 +1,73 @@
+"""The neighbour graph against ASE's own neighbour list, and the max_neighbors rules."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, fcc111
+from ase.neighborlist import neighbor_list
+
+from escn_ase.graph import build_graph
+
+
+def _edge_set(edge_index, shifts):
+    return {(int(j), int(i), *map(int, s)) for (j, i), s in zip(edge_index.T, shifts)}
+
+
+@pytest.mark.parametrize(
+    "pbc", [(True, True, True), (True, True, False), (False, False, False), (True, False, True)]
+)
+def test_matches_ase_neighbor_list(pbc):
+    atoms = fcc111("Cu", size=(3, 3, 3), vacuum=6.0)
+    atoms.rattle(0.1, seed=4)
+    atoms.pbc = pbc
+    cutoff = 5.0
+    graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff)
+    centre, neighbour, shifts = neighbor_list("ijS", atoms, cutoff)
+    assert _edge_set(graph.edge_index, graph.shifts) == _edge_set(np.stack([neighbour, centre]), shifts)
+    vectors = (
+        atoms.positions[graph.edge_index[0]] - atoms.positions[graph.edge_index[1]] + graph.shifts @ atoms.cell.array
+    )
+    assert np.allclose(np.linalg.norm(vectors, axis=1), graph.distances)
+
+
+def test_cutoff_is_inclusive_and_coincident_pairs_are_dropped():
+    atoms = Atoms("H3", positions=[[0, 0, 0], [2.0, 0, 0], [2.0, 0.005, 0]])
+    graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=2.0)
+    pairs = {(int(j), int(i)) for j, i in graph.edge_index.T}
+    assert (1, 0) in pairs and (0, 1) in pairs  # exactly at the cutoff: kept
+    assert (1, 2) not in pairs and (2, 1) not in pairs  # 0.005 A apart: dropped as coincident
+
+
+def test_max_neighbors_keeps_the_nearest():
+    rng = np.random.default_rng(1)
+    atoms = Atoms("C12", positions=rng.uniform(0, 6, size=(12, 3)))
+    full = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=6.0)
+    cut = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=6.0, max_neighbors=4)
+    for centre in range(len(atoms)):
+        kept = np.sort(cut.distances[cut.edge_index[1] == centre])
+        nearest = np.sort(full.distances[full.edge_index[1] == centre])[:4]
+        assert np.allclose(kept, nearest)
+    assert cut.n_tied_centres == 0
+
+
+def test_ties_are_detected_and_keep_shell_is_cell_invariant():
+    primitive = bulk("Cu", "fcc", a=3.6)
+    # fcc shells: 12 + 6 below the 24-atom third shell: max_neighbors = 20 cuts inside it.
+    graph = build_graph(primitive.positions, primitive.cell.complete(), primitive.pbc, 6.0, max_neighbors=20)
+    assert graph.n_tied_centres == 1 and graph.n_edges == 20
+    shell = build_graph(
+        primitive.positions, primitive.cell.complete(), primitive.pbc, 6.0, max_neighbors=20, keep_tied_shell=True
+    )
+    assert shell.n_edges == 12 + 6 + 24
+    cubic = bulk("Cu", "fcc", a=3.6, cubic=True)
+    shell_cubic = build_graph(cubic.positions, cubic.cell.complete(), cubic.pbc, 6.0, 20, keep_tied_shell=True)
+    assert shell_cubic.n_edges == 4 * 42
+
+
+def test_deterministic_order():
+    atoms = bulk("Pt", "fcc", a=3.9, cubic=True) * (2, 2, 2)
+    atoms.rattle(0.05, seed=0)
+    a = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, 5.0)
+    b = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, 5.0)
+    assert np.array_equal(a.edge_index, b.edge_index) and np.array_equal(a.shifts, b.shifts)
+    assert np.all(np.diff(a.edge_index[1]) >= 0)  # sorted by centre
