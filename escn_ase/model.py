@@ -130,9 +130,9 @@ class ESCN(torch.nn.Module):
         edge_chunk_size: int | None,
     ) -> list[EdgeChunk]:
         n_edges = edge_index.shape[1]
-        size = n_edges if not edge_chunk_size else max(1, edge_chunk_size)
+        size = max(n_edges, 1) if not edge_chunk_size else max(1, edge_chunk_size)
         chunks = []
-        for start in range(0, max(n_edges, 1), size):
+        for start in range(0, n_edges, size):
             part = slice(start, start + size)
             vectors = edge_vectors[part]
             distances = torch.linalg.norm(vectors, dim=1)
@@ -241,14 +241,17 @@ class ESCN(torch.nn.Module):
                 n_systems,
                 edge_chunk_size,
             )
-            grads = torch.autograd.grad(
-                out["energy"].sum(), inputs, create_graph=create_graph, allow_unused=True
-            )
+            if out["energy"].requires_grad:
+                grads = torch.autograd.grad(
+                    out["energy"].sum(), inputs, create_graph=create_graph, allow_unused=True
+                )
+            else:  # no edges: the energy does not depend on the geometry
+                grads = (None,) * len(inputs)
         forces = -grads[0] if grads[0] is not None else torch.zeros_like(positions)
         out["forces"] = forces
         if compute_stress:
             volume = torch.linalg.det(cells).abs()
-            strain_grad = grads[1] if grads[1] is not None else torch.zeros(n_systems, 3, 3)
+            strain_grad = grads[1] if grads[1] is not None else positions.new_zeros(n_systems, 3, 3)
             out["stress"] = strain_grad / volume[:, None, None]
         if not create_graph:
             out = {k: v.detach() for k, v in out.items()}

@@ -208,6 +208,8 @@ class TrainConfig:
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         try:
             self.model_config()
+        except TrainingConfigError as exc:
+            problems.append(str(exc))
         except (TypeError, ValueError) as exc:
             problems.append(f"model: {exc}")
         if problems:
@@ -218,7 +220,8 @@ class TrainConfig:
         """The architecture: ``base`` (an init checkpoint's) or the defaults, overridden by ``model``."""
         values = dict(base.to_dict()) if base is not None else {}
         values.update(TRAINING_MODEL_DEFAULTS)
-        values.update(self.model)
+        hints = typing.get_type_hints(ESCNConfig)
+        values.update({k: _coerce(v, hints[k], f"model.{k}") if k in hints else v for k, v in self.model.items()})
         return ESCNConfig.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:

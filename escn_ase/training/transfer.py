@@ -1,0 +1,79 @@
+"""Starting a training run from an existing checkpoint's weights (fine-tuning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..checkpoint import LoadedModel
+from ..model import ESCN
+
+__all__ = ["WeightTransfer", "transfer_weights"]
+
+# Output scaling is set by the trainer (kept or refitted), not copied blindly.
+_SCALING_BUFFERS = ("energy_mean", "energy_scale", "forces_mean", "forces_scale", "element_references")
+
+
+@dataclass
+class WeightTransfer:
+    """What ``transfer_weights`` reused.
+
+    Attributes:
+        reused: parameter names copied from the checkpoint.
+        not_in_checkpoint: parameters of the new model the checkpoint lacks (kept at initialisation).
+        shape_mismatch: parameters present in both with different shapes (kept at initialisation).
+        dropped: checkpoint parameters the new model has no place for (e.g. a direct force head).
+    """
+
+    reused: list[str] = field(default_factory=list)
+    not_in_checkpoint: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def summary(self, source: LoadedModel) -> str:
+        total = len(self.reused) + len(self.not_in_checkpoint) + len(self.shape_mismatch)
+        parts = [
+            f"init from {source.path} ({source.source}, forces={source.config.forces}): "
+            f"reused {len(self.reused)} of {total} parameter tensors"
+        ]
+        if source.config.forces == "direct":
+            parts.append("the checkpoint predicts forces directly; only its backbone and energy head are reused "
+                         "and forces are now -dE/dx")
+        for label, names in (
+            ("not in the checkpoint", self.not_in_checkpoint),
+            ("shape differs", self.shape_mismatch),
+            ("dropped from the checkpoint", self.dropped),
+        ):
+            if names:
+                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+                parts.append(f"{label} ({len(names)}): {shown}")
+        return "; ".join(parts)
+
+
+def transfer_weights(model: ESCN, source: LoadedModel) -> WeightTransfer:
+    """Copy every parameter of ``source.model`` whose name and shape match one of ``model``.
+
+    Raises ``ValueError`` when nothing matches (a checkpoint of a wholly different size).
+    """
+    theirs = dict(source.model.named_parameters())
+    report = WeightTransfer()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name not in theirs:
+                report.not_in_checkpoint.append(name)
+            elif theirs[name].shape != parameter.shape:
+                report.shape_mismatch.append(
+                    f"{name} {tuple(theirs[name].shape)}->{tuple(parameter.shape)}"
+                )
+            else:
+                parameter.copy_(theirs[name])
+                report.reused.append(name)
+    mine = dict(model.named_parameters())
+    report.dropped = [name for name in theirs if name not in mine]
+    if not report.reused:
+        raise ValueError(
+            f"{source.path}: no parameter matches the configured model in name and shape; "
+            "leave the model section out (to take the checkpoint's architecture) or match its sizes"
+        )
+    return report
