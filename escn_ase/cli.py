@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--index", default=":", help="frames to read (ase.io index syntax), default all")
     _add_model_options(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    from .train import register as register_train
+
+    register_train(sub)
+
+    from .data.cli import register as register_generate_data
+
+    register_generate_data(sub)
     return parser
 
 

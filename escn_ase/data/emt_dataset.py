@@ -5,9 +5,10 @@ Families (``atoms.info['family']``):
 - ``bulk``: fcc cells of 1-32 atoms, pure or random 2-3 metal alloys, random isotropic + shear strain, rattled.
 - ``md_bulk``: Langevin MD frames (every ``md_frame_interval_fs``) of a bulk cell at 300/600/1000 K.
 - ``slab``: clean fcc111/100/110/211 slabs, 2x2 or 3x3 surface cells, 3-4 layers, in-plane strain, rattled.
-- ``adsorbate``: one of O H C N OH CO CH CH2 CH3 NH NH2 H2O N2 on a top/bridge/hollow site of a slab, rattled.
+- ``adsorbate``: one of O H C N OH CO CH CH2 CH3 NH NH2 H2O N2 on a top/bridge/hollow site of a slab,
+  brought near EMT's minimum by a few FIRE steps, then rattled.
 - ``md_adsorbate``: MD frames of slab + adsorbate (bottom layer fixed during MD).
-- ``relax_adsorbate``: frames sampled along a BFGS relaxation of a rattled slab + adsorbate.
+- ``relax_adsorbate``: frames sampled along a FIRE relaxation of a rattled slab + adsorbate.
 
 All structures are 3D periodic (slabs have vacuum along z but ``pbc=True``) and have at most 40 atoms.
 
@@ -44,7 +45,7 @@ from ase import Atoms
 
 from . import structures as st
 from .labels import label_with_emt, rejection_reason
-from .trajectories import md_frames, relaxation_frames
+from .trajectories import md_frames, relaxation_frames, relaxed_copy
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -76,8 +77,8 @@ class Recipe:
     adsorbate_copies: int = 3
     bulk_alloy_probability: float = 0.5
     slab_alloy_probability: float = 0.3
-    bulk_isotropic_strain: float = 0.04
-    bulk_shear_strain: float = 0.03
+    bulk_isotropic_strain: float = 0.03
+    bulk_shear_strain: float = 0.02
     slab_in_plane_strain: float = 0.02
     rattle_range: tuple[float, float] = (0.01, 0.08)
     vacuum_range: tuple[float, float] = (6.0, 8.0)
@@ -90,6 +91,9 @@ class Recipe:
     relax_max_steps: int = 100
     relax_fmax: float = 0.05
     relax_start_rattle: float = 0.12
+    # FIRE steps that bring a freshly placed adsorbate near EMT's minimum before the ``adsorbate`` family's
+    # rattled copies and the ``md_adsorbate`` MD start (raw placements give forces of 10-20 eV/A in EMT).
+    adsorbate_prerelax_steps: int = 30
 
     def structures_per_group(self, family: str) -> int:
         """Structures a group of ``family`` yields before filtering."""
@@ -169,6 +173,13 @@ def _rattle_stdev(recipe: Recipe, rng: np.random.Generator) -> float:
     return float(rng.uniform(*recipe.rattle_range))
 
 
+def _random_bulk(recipe: Recipe, rng: np.random.Generator, min_atoms: int) -> Atoms:
+    base = st.random_bulk(rng, min_atoms, 32, alloy_probability=recipe.bulk_alloy_probability)
+    if len(set(base.numbers)) > 1:
+        st.scale_to_zero_pressure(base)
+    return base
+
+
 def _slab_with_adsorbate(recipe: Recipe, rng: np.random.Generator) -> tuple[Atoms, int]:
     slab = st.random_slab(
         rng,
@@ -186,14 +197,14 @@ def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atom
     rng = _group_rng(seed, family, index)
     frames: list[Atoms] = []
     if family == "bulk":
-        base = st.random_bulk(rng, 1, 32, alloy_probability=recipe.bulk_alloy_probability)
+        base = _random_bulk(recipe, rng, 1)
         for _ in range(recipe.bulk_copies):
             copy = base.copy()
             st.apply_random_strain(copy, rng, recipe.bulk_isotropic_strain, recipe.bulk_shear_strain)
             st.rattle(copy, rng, _rattle_stdev(recipe, rng))
             frames.append(copy)
     elif family == "md_bulk":
-        base = st.random_bulk(rng, 8, 32, alloy_probability=recipe.bulk_alloy_probability)
+        base = _random_bulk(recipe, rng, 8)
         st.apply_random_strain(base, rng, 0.5 * recipe.bulk_isotropic_strain, 0.5 * recipe.bulk_shear_strain)
         temperature = float(rng.choice(recipe.md_temperatures_k))
         frames = md_frames(
@@ -217,13 +228,15 @@ def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atom
             st.rattle(copy, rng, _rattle_stdev(recipe, rng))
             frames.append(copy)
     elif family == "adsorbate":
-        base, _ = _slab_with_adsorbate(recipe, rng)
+        placed, n_slab = _slab_with_adsorbate(recipe, rng)
+        base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
         for _ in range(recipe.adsorbate_copies):
             copy = base.copy()
             st.rattle(copy, rng, _rattle_stdev(recipe, rng))
             frames.append(copy)
     elif family == "md_adsorbate":
-        base, n_slab = _slab_with_adsorbate(recipe, rng)
+        placed, n_slab = _slab_with_adsorbate(recipe, rng)
+        base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
         temperature = float(rng.choice(recipe.md_temperatures_k))
         frames = md_frames(
             base,
@@ -322,7 +335,7 @@ def generate_dataset(
     Args:
         out_dir: created if needed; holds ``train.extxyz``, ``val.extxyz``, ``test.extxyz``, ``manifest.json``.
         seed: non-negative integer; with ``size`` and ``groups`` it fixes the output byte for byte.
-        size: ``"tiny"`` (~40 structures), ``"small"`` (~2200), ``"medium"`` (~6600), or a number of structures.
+        size: ``"tiny"`` (~55 structures), ``"small"`` (~2200), ``"medium"`` (~6600), or a number of structures.
         groups: per-family overrides of the number of groups (see :data:`FAMILIES`).
         split: train/val/test fractions of the groups of each family.
         max_force: structures with any atomic force above this (eV/A) are dropped, as are non-finite labels.
@@ -358,6 +371,7 @@ def generate_dataset(
     partial = {name: out / f"{name}.extxyz.partial" for name in SPLITS}
     handles = {name: open(path, "w") for name, path in partial.items()}
     bar = _progress_bar(sum(recipe.groups.values()), progress)
+    finished = False
     try:
         for family in FAMILIES:
             for index, group_id in enumerate(group_ids[family]):
@@ -384,11 +398,15 @@ def generate_dataset(
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(structures=sum(sum(c.values()) for c in structures.values()))
+        finished = True
     finally:
         for handle in handles.values():
             handle.close()
         if bar is not None:
             bar.close()
+        if not finished:  # leave no half-written split behind
+            for path in partial.values():
+                path.unlink(missing_ok=True)
     for name in SPLITS:
         os.replace(partial[name], out / f"{name}.extxyz")
 

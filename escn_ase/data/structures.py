@@ -26,6 +26,7 @@ __all__ = [
     "random_slab",
     "place_random_adsorbate",
     "apply_random_strain",
+    "scale_to_zero_pressure",
     "rattle",
     "bottom_layer_indices",
 ]
@@ -285,6 +286,28 @@ def apply_random_strain(
         strain[2, :] = 0.0
         strain[:, 2] = 0.0
     atoms.set_cell(atoms.cell @ (np.eye(3) + strain), scale_atoms=True)
+
+
+def scale_to_zero_pressure(atoms: Atoms) -> None:
+    """Scale the cell isotropically (in place) to where EMT's hydrostatic stress vanishes, within +-10 %.
+
+    Random alloys are not at their Vegard lattice constant in EMT; without this the "unstrained" alloy
+    cells would carry tens of GPa. Left unchanged if no zero lies within +-10 %.
+    """
+    from scipy.optimize import brentq
+
+    from ase.calculators.emt import EMT
+
+    reference_cell = atoms.cell.copy()
+    probe = atoms.copy()
+    probe.calc = EMT()
+
+    def pressure_like(scale: float) -> float:
+        probe.set_cell(reference_cell * scale, scale_atoms=True)
+        return float(probe.get_stress()[:3].sum())
+
+    if pressure_like(0.9) * pressure_like(1.1) < 0:
+        atoms.set_cell(reference_cell * brentq(pressure_like, 0.9, 1.1, xtol=1e-8), scale_atoms=True)
 
 
 def rattle(atoms: Atoms, rng: np.random.Generator, stdev: float) -> None:

@@ -1,4 +1,4 @@
-"""Short EMT trajectories (Langevin MD and BFGS relaxation) sampled into frames for the data set.
+"""Short EMT trajectories (Langevin MD and FIRE relaxation) sampled into frames for the data set.
 
 Frames are returned as plain ``Atoms`` copies without calculator or constraints; labelling happens later
 (:mod:`escn_ase.data.labels`) so that every stored structure is labelled the same way.
@@ -10,7 +10,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixAtoms
 
-__all__ = ["md_frames", "relaxation_frames"]
+__all__ = ["md_frames", "relaxation_frames", "relaxed_copy"]
 
 
 def _frame(atoms: Atoms) -> Atoms:
@@ -76,26 +76,37 @@ def md_frames(
     return frames
 
 
-def relaxation_frames(
-    atoms: Atoms, n_frames: int, max_steps: int, fmax: float = 0.05, fixed: np.ndarray | None = None
-) -> list[Atoms]:
-    """BFGS relaxation with EMT; ``n_frames`` frames evenly spaced over the path, first and last included.
-
-    Each frame's ``info`` gets ``relax_step`` (the optimizer step it was taken at).
-    """
+def _bfgs_path(atoms: Atoms, max_steps: int, fmax: float, fixed: np.ndarray | None) -> list[Atoms]:
+    """Every geometry a FIRE run with EMT visits, the start included (constraints and calculator dropped)."""
     from ase.calculators.emt import EMT
-    from ase.optimize import BFGS
+    from ase.optimize import FIRE
 
-    if n_frames < 1 or max_steps < 0:
-        raise ValueError("need n_frames >= 1 and max_steps >= 0")
     system = atoms.copy()
     system.calc = EMT()
     if fixed is not None and len(fixed):
         system.set_constraint(FixAtoms(indices=fixed))
     path: list[Atoms] = []
-    optimizer = BFGS(system, logfile=None)
+    optimizer = FIRE(system, logfile=None)
     optimizer.attach(lambda: path.append(_frame(system)), interval=1)
     optimizer.run(fmax=fmax, steps=max_steps)
+    return path
+
+
+def relaxed_copy(atoms: Atoms, max_steps: int, fmax: float = 0.1, fixed: np.ndarray | None = None) -> Atoms:
+    """``atoms`` after at most ``max_steps`` FIRE steps with EMT: a start close to EMT's local minimum."""
+    return _bfgs_path(atoms, max_steps, fmax, fixed)[-1]
+
+
+def relaxation_frames(
+    atoms: Atoms, n_frames: int, max_steps: int, fmax: float = 0.05, fixed: np.ndarray | None = None
+) -> list[Atoms]:
+    """FIRE relaxation with EMT; ``n_frames`` frames evenly spaced over the path, first and last included.
+
+    Each frame's ``info`` gets ``relax_step`` (the optimizer step it was taken at).
+    """
+    if n_frames < 1 or max_steps < 0:
+        raise ValueError("need n_frames >= 1 and max_steps >= 0")
+    path = _bfgs_path(atoms, max_steps, fmax, fixed)
     chosen = np.unique(np.round(np.linspace(0, len(path) - 1, num=min(n_frames, len(path)))).astype(int))
     frames = []
     for step in chosen:

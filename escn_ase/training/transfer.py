@@ -11,9 +11,6 @@ from ..model import ESCN
 
 __all__ = ["WeightTransfer", "transfer_weights"]
 
-# Output scaling is set by the trainer (kept or refitted), not copied blindly.
-_SCALING_BUFFERS = ("energy_mean", "energy_scale", "forces_mean", "forces_scale", "element_references")
-
 
 @dataclass
 class WeightTransfer:

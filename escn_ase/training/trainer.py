@@ -1,0 +1,608 @@
+"""The training loop of conservative eSCN models: energies, forces and stress by autograd.
+
+Files written to ``config.output_dir``:
+
+    config.yaml    the full config of the run
+    train.log      the log
+    log.csv        one row per epoch (``Trainer.CSV_COLUMNS``; units in the column names)
+    learning_curve.png
+    last.pt        resumable state (model, EMA, optimizer, schedule, position, RNG), every epoch and
+                   every ``checkpoint_every_minutes``
+    best.pt        the EMA weights with the lowest validation loss, escn_ase checkpoint format
+    metrics.json   validation and test metrics of best.pt, timing, why training stopped
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+
+from ..calculator import _resolve_device
+from ..checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from ..model import ESCN, ESCNConfig
+from .config import TrainConfig, TrainingConfigError, save_config
+from .data import StructureSet, TrainingBatch, read_labelled_structures
+from .ema import WeightAverage
+from .metrics import batch_loss, evaluate, predict_batch
+from .plots import plot_learning_curve
+from .scaling import choose_energy_scale, fit_element_references
+from .schedule import LearningRateSchedule
+from .transfer import transfer_weights
+
+__all__ = ["Trainer", "train", "TRAINING_STATE_FORMAT"]
+
+logger = logging.getLogger("escn_ase.training")
+
+TRAINING_STATE_FORMAT = "escn_ase-training-state"
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Settings a resumed run may change; anything else must match the interrupted run.
+_RESUMABLE_CHANGES = {"epochs", "max_minutes", "max_steps", "device", "progress_bar", "checkpoint_every_minutes"}
+
+
+class Trainer:
+    """Sets up a run from a ``TrainConfig`` (data, model, output scaling, optimizer) and trains it.
+
+    Args:
+        config: the run.
+        resume: continue from ``output_dir/last.pt``.  Without it, an ``output_dir`` that already
+            holds a ``last.pt`` is refused rather than overwritten.
+    """
+
+    CSV_COLUMNS = (
+        "epoch",
+        "step",
+        "time_s",
+        "lr",
+        "train_loss",
+        "val_loss",
+        "val_energy_mae_mev_per_atom",
+        "val_energy_rmse_mev_per_atom",
+        "val_forces_mae_ev_per_a",
+        "val_forces_rmse_ev_per_a",
+        "val_stress_mae_mev_per_a3",
+        "val_stress_rmse_mev_per_a3",
+    )
+
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        self.config = config
+        self.device = _resolve_device(config.device)
+        self.dtype = _DTYPES[config.dtype]
+        self.output_dir = Path(config.output_dir)
+        self.last_path = self.output_dir / "last.pt"
+        self.best_path = self.output_dir / "best.pt"
+        saved = self._read_saved_state() if resume else None
+        if not resume and self.last_path.exists():
+            raise FileExistsError(
+                f"{self.last_path} exists: pass --resume to continue that run, or choose another output_dir"
+            )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+        source = None
+        if saved is not None:
+            model_config = ESCNConfig.from_dict(saved["model_config"])
+        else:
+            source = load_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
+            model_config = config.model_config(source.config if source else None)
+        if model_config.forces != "conservative":
+            raise TrainingConfigError("the trainer trains conservative models: set model.forces to 'conservative'")
+        self.model_config = model_config
+
+        self.train_set, self.val_set, self.test_set, self.data_info = self._load_data(model_config)
+        self.elements = (
+            [int(z) for z in saved["elements"]] if saved is not None else self._covered_elements(source)
+        )
+        self._check_elements()
+
+        torch.manual_seed(config.seed)
+        self.model = ESCN(model_config)
+        self.init_summary: str | None = None
+        self.scaling: dict = {}
+        if saved is None:
+            if source is not None:
+                report = transfer_weights(self.model, source)
+                self.init_summary = report.summary(source)
+                logger.info(self.init_summary)
+            self.scaling = self._fit_output_scaling(source)
+        self.model.to(device=self.device, dtype=self.dtype)
+
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
+        )
+        self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
+        self.schedule = LearningRateSchedule(
+            self.optimizer,
+            config.schedule,
+            config.optimizer.lr,
+            total_steps=config.epochs * self.steps_per_epoch,
+            warmup_steps=round(config.schedule.warmup_epochs * self.steps_per_epoch),
+        )
+        self.ema = WeightAverage(self.model, config.ema_decay)
+
+        # Position in the run and what has been learnt so far.
+        self.epoch = 0  # completed epochs
+        self.batch_in_epoch = 0  # completed steps of the current epoch
+        self.global_step = 0
+        self.epoch_loss_sum = 0.0
+        self.epoch_loss_steps = 0
+        self.history: list[dict] = []
+        self.best_loss = math.inf
+        self.best_epoch: float | None = None
+        self.best_val_metrics: dict | None = None
+        self.train_time_s = 0.0  # all invocations together
+        self._session_start = time.monotonic()
+        self._session_time_base = 0.0
+        if saved is not None:
+            self._restore(saved)
+        else:
+            save_config(config, self.output_dir / "config.yaml")
+        n_parameters = sum(p.numel() for p in self.model.parameters())
+        logger.info(
+            "model %s: %d parameters; %d train / %d val / %d test structures; %d steps per epoch on %s (%s)",
+            _architecture_summary(model_config),
+            n_parameters,
+            len(self.train_set),
+            len(self.val_set),
+            len(self.test_set) if self.test_set else 0,
+            self.steps_per_epoch,
+            self.device,
+            config.dtype,
+        )
+
+    # ------------------------------------------------------------------ set-up
+    def _load_data(self, model_config: ESCNConfig):
+        data = self.config.data
+        keys = dict(energy_key=data.energy_key, forces_key=data.forces_key, stress_key=data.stress_key)
+        started = time.monotonic()
+        train_structures = read_labelled_structures(data.train, **keys)
+        info = {"train_file": data.train, "val_file": data.val, "test_file": data.test}
+        if data.val:
+            train_set = StructureSet(train_structures, model_config, "train")
+            val_set = StructureSet(read_labelled_structures(data.val, **keys), model_config, "val")
+        else:
+            full = StructureSet(train_structures, model_config, "train")
+            order = np.random.default_rng(self.config.seed).permutation(len(full))
+            n_val = max(1, round(data.val_fraction * len(full)))
+            if n_val >= len(full):
+                raise TrainingConfigError(f"{data.train}: {len(full)} structures are too few to hold out a validation set")
+            val_set = full.subset(np.sort(order[:n_val]), "val")
+            train_set = full.subset(np.sort(order[n_val:]), "train")
+            info["val_from_train"] = {"fraction": data.val_fraction, "seed": self.config.seed}
+        test_set = StructureSet(read_labelled_structures(data.test, **keys), model_config, "test") if data.test else None
+        info["split_counts"] = {
+            "train": len(train_set),
+            "val": len(val_set),
+            "test": len(test_set) if test_set else 0,
+        }
+        info["manifest"] = self._read_manifest()
+        n_edges = sum(g.n_edges for g in train_set.graphs)
+        logger.info(
+            "read data and built graphs in %.1f s: %d training structures, %d atoms, %d edges (%.1f per atom)",
+            time.monotonic() - started,
+            len(train_set),
+            int(train_set.atom_counts.sum()),
+            n_edges,
+            n_edges / train_set.atom_counts.sum(),
+        )
+        return train_set, val_set, test_set, info
+
+    def _read_manifest(self) -> dict | None:
+        path = self.config.data.manifest
+        if path is None:
+            beside = Path(self.config.data.train).parent / "manifest.json"
+            if not beside.is_file():
+                return None
+            path = str(beside)
+        try:
+            return json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TrainingConfigError(f"data manifest {path} is not readable JSON: {exc}") from exc
+
+    def _covered_elements(self, source: LoadedModel | None) -> list[int]:
+        elements = set(self.train_set.elements)
+        if source is not None and source.source == "escn_ase":
+            elements |= set(source.elements)  # fine-tuning keeps what the model already covered
+        return sorted(elements)
+
+    def _check_elements(self) -> None:
+        for data in (self.val_set, self.test_set):
+            if data is None:
+                continue
+            extra = sorted(set(data.elements) - set(self.elements))
+            if extra:
+                raise TrainingConfigError(
+                    f"the {data.name} structures contain {[chemical_symbols[z] for z in extra]}, "
+                    "absent from the training structures"
+                )
+
+    @torch.no_grad()
+    def _fit_output_scaling(self, source: LoadedModel | None) -> dict:
+        """Set ``element_references``, ``energy_scale`` and ``energy_mean`` (see ``scaling``).
+
+        From scratch, the references are fitted to the energies.  From an init checkpoint, its
+        energy scale and references are kept and the references are corrected by a fit to the
+        residual of the initial model, which is what fine-tuning onto another reference energy
+        (another DFT code or functional) needs.
+        """
+        model, data = self.model, self.train_set
+        # A per-structure constant would bias structures by size; element references carry the offset.
+        model.energy_mean.zero_()
+        references = np.zeros(model.element_references.shape[0])
+        scale, reason = None, ""
+        if self.config.energy_scale is not None:
+            scale, reason = self.config.energy_scale, "config"
+        elif source is not None:
+            scale, reason = float(source.model.energy_scale), f"kept from {source.path}"
+        if source is not None:
+            theirs = source.model.element_references.double().numpy()
+            shared = min(len(theirs), len(references))
+            references[:shared] = theirs[:shared]
+            model.element_references.copy_(torch.as_tensor(references))
+            model.energy_scale.fill_(scale)
+            baseline = _energies(model, data, 4 * self.config.batch_size)
+        else:
+            baseline = np.zeros(len(data))
+        target = data.energies - baseline
+        counts = data.composition_matrix(len(references))
+        if self.config.fit_element_references:
+            correction = fit_element_references(counts, target)
+            references += correction
+            target = target - counts @ correction
+        model.element_references.copy_(torch.as_tensor(references))
+        residual_per_atom = target / data.atom_counts
+        if scale is None:
+            scale, reason = choose_energy_scale(data.forces, residual_per_atom)
+        model.energy_scale.fill_(scale)
+
+        scaling = {
+            "element_references_ev": {chemical_symbols[z]: float(references[z]) for z in self.elements},
+            "energy_scale": float(scale),
+            "energy_scale_from": reason,
+            "residual_energy_rms_ev_per_atom": float(np.sqrt(np.mean(residual_per_atom**2))),
+        }
+        logger.info(
+            "output scaling: energy_scale %.4g (%s); residual energy RMS after element references %.4g eV/atom; "
+            "references (eV) %s",
+            scale,
+            reason,
+            scaling["residual_energy_rms_ev_per_atom"],
+            {k: round(v, 4) for k, v in scaling["element_references_ev"].items()},
+        )
+        return scaling
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, batch: TrainingBatch) -> tuple[float, dict[str, float]]:
+        """One optimizer step on ``batch``; returns the loss and its unweighted terms."""
+        self.model.train()
+        out = predict_batch(self.model, batch, compute_stress=self.config.loss.stress > 0, create_graph=True)
+        loss, terms = batch_loss(out, batch, self.config.loss)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss is {float(loss)} at step {self.global_step + 1} ({terms}); "
+                "lower optimizer.lr, or check the labels for outliers"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.optimizer.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optimizer.clip_grad_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        self.ema.update(self.model)
+        self.global_step += 1
+        return float(loss.detach()), terms
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The shuffled order of the training structures in ``epoch`` (a function of seed and epoch)."""
+        return np.random.default_rng([self.config.seed, epoch]).permutation(len(self.train_set))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict:
+        """Train until ``epochs``, ``max_minutes`` or ``max_steps``; evaluate; return ``metrics.json``'s content."""
+        config = self.config
+        self._session_start = time.monotonic()
+        self._session_time_base = self.train_time_s
+        last_save = self._session_start
+        stopped_by = None
+        if self.epoch >= config.epochs:
+            logger.info("all %d epochs were already done; evaluating only", config.epochs)
+        while self.epoch < config.epochs and stopped_by is None:
+            order = self.epoch_order(self.epoch)
+            batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+            bar = _progress_bar(len(batches), self.batch_in_epoch, f"epoch {self.epoch + 1}/{config.epochs}", config)
+            while self.batch_in_epoch < len(batches):
+                loss, _ = self.train_step(self.train_set.batch(batches[self.batch_in_epoch], self.device, self.dtype))
+                self.batch_in_epoch += 1
+                self.epoch_loss_sum += loss
+                self.epoch_loss_steps += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.schedule.lr:.3g}")
+                now = time.monotonic()
+                if config.max_steps is not None and self.global_step >= config.max_steps:
+                    stopped_by = "max_steps"
+                elif config.max_minutes is not None and now - self._session_start >= 60.0 * config.max_minutes:
+                    stopped_by = "max_minutes"
+                if stopped_by is not None:
+                    break
+                if now - last_save >= 60.0 * config.checkpoint_every_minutes and self.batch_in_epoch < len(batches):
+                    self._save_last()
+                    last_save = now
+            if bar is not None:
+                bar.close()
+            complete = self.batch_in_epoch == len(batches)
+            if complete:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+            self._end_of_epoch(complete, len(batches))
+            last_save = time.monotonic()
+            if self.epoch == 1 and complete and config.max_minutes is not None:
+                self._log_budget_estimate()
+        if stopped_by is not None:
+            logger.info("stopping: %s reached after %d steps (epoch %.2f)", stopped_by, self.global_step,
+                        self.history[-1]["epoch"])
+        return self._finish(stopped_by or "epochs")
+
+    def _end_of_epoch(self, complete: bool, n_batches: int) -> None:
+        self._update_time()
+        val = evaluate(self.ema.model, self.val_set, self.config.loss, self.config.batch_size, self.device, self.dtype)
+        epoch_value = self.epoch if complete else self.epoch + self.batch_in_epoch / n_batches
+        row = {
+            "epoch": epoch_value,
+            "step": self.global_step,
+            "time_s": round(self.train_time_s, 2),
+            "lr": self.schedule.lr,
+            "train_loss": self.epoch_loss_sum / self.epoch_loss_steps if self.epoch_loss_steps else None,
+        }
+        row.update({f"val_{key}": value for key, value in val.items() if key != "n_structures"})
+        self.history.append(row)
+        if complete:
+            self.schedule.end_epoch(val["loss"])
+            self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
+        logger.info(
+            "epoch %s step %d: train loss %s, val loss %.4g, energy MAE %.3g meV/atom, force MAE %.4g eV/A%s",
+            f"{epoch_value:g}",
+            self.global_step,
+            f"{row['train_loss']:.4g}" if row["train_loss"] is not None else "-",
+            val["loss"],
+            val["energy_mae_mev_per_atom"],
+            val["forces_mae_ev_per_a"],
+            f", stress MAE {val['stress_mae_mev_per_a3']:.3g} meV/A^3" if "stress_mae_mev_per_a3" in val else "",
+        )
+        if val["loss"] < self.best_loss:
+            self.best_loss, self.best_epoch, self.best_val_metrics = val["loss"], epoch_value, val
+            self._save_best(test_metrics=None)
+        self._write_log()
+        self._save_last()
+
+    def _finish(self, stopped_by: str) -> dict:
+        self._update_time()
+        best = load_checkpoint(self.best_path).model.to(device=self.device, dtype=self.dtype)
+        test = None
+        if self.test_set is not None:
+            test = evaluate(
+                best, self.test_set, self.config.loss, self.config.batch_size, self.device, self.dtype, by_family=True
+            )
+            logger.info(
+                "test (best.pt, epoch %s): energy MAE %.3g meV/atom, force MAE %.4g eV/A%s",
+                f"{self.best_epoch:g}",
+                test["energy_mae_mev_per_atom"],
+                test["forces_mae_ev_per_a"],
+                f", stress MAE {test['stress_mae_mev_per_a3']:.3g} meV/A^3" if "stress_mae_mev_per_a3" in test else "",
+            )
+        self._save_best(test_metrics=test, model=best, stopped_by=stopped_by)
+        metrics = {
+            "units": {"energy": "meV/atom", "forces": "eV/A (per component)", "stress": "meV/A^3 (per component)"},
+            "best_epoch": self.best_epoch,
+            "val": self.best_val_metrics,
+            "test": test,
+            "epochs_completed": self.epoch,
+            "steps": self.global_step,
+            "training_time_s": round(self.train_time_s, 2),
+            "stopped_by": stopped_by,
+            "split_counts": self.data_info["split_counts"],
+        }
+        (self.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        logger.info("wrote %s, %s and metrics.json in %s", self.best_path.name, self.last_path.name, self.output_dir)
+        return metrics
+
+    # ------------------------------------------------------------------ files
+    def _update_time(self) -> None:
+        self.train_time_s = self._session_time_base + time.monotonic() - self._session_start
+
+    def _write_log(self) -> None:
+        with open(self.output_dir / "log.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.CSV_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in self.history:
+                writer.writerow({k: ("" if row.get(k) is None else row.get(k, "")) for k in self.CSV_COLUMNS})
+        plot_learning_curve(self.history, self.output_dir / "learning_curve.png")
+
+    def _metadata(self, test_metrics: dict | None, stopped_by: str | None) -> dict:
+        return {
+            "trained_with": "escn_ase.training",
+            "training_config": self.config.to_dict(),
+            "data": self.data_info,
+            "output_scaling": self.scaling,
+            "init_checkpoint": self.init_summary,
+            "best_epoch": self.best_epoch,
+            "epochs_completed": self.epoch,
+            "steps": self.global_step,
+            "training_time_s": round(self.train_time_s, 2),
+            "stopped_by": stopped_by,
+            "val_metrics": self.best_val_metrics,
+            "test_metrics": test_metrics,
+            "hardware": _hardware(self.device),
+            "versions": _versions(),
+        }
+
+    def _save_best(self, test_metrics: dict | None, model: ESCN | None = None, stopped_by: str | None = None) -> None:
+        _atomic(
+            self.best_path,
+            lambda path: save_checkpoint(
+                path, model if model is not None else self.ema.model, self.elements,
+                self._metadata(test_metrics, stopped_by),
+            ),
+        )
+
+    def _save_last(self) -> None:
+        self._update_time()
+        state = {
+            "format": TRAINING_STATE_FORMAT,
+            "format_version": 1,
+            "config": self.config.to_dict(),
+            "model_config": self.model_config.to_dict(),
+            "elements": self.elements,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "epoch_loss_sum": self.epoch_loss_sum,
+            "epoch_loss_steps": self.epoch_loss_steps,
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_val_metrics": self.best_val_metrics,
+            "train_time_s": self.train_time_s,
+            "scaling": self.scaling,
+            "init_summary": self.init_summary,
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        _atomic(self.last_path, lambda path: torch.save(state, path))
+
+    def _read_saved_state(self) -> dict:
+        if not self.last_path.exists():
+            raise FileNotFoundError(f"cannot resume: {self.last_path} does not exist")
+        state = torch.load(self.last_path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
+            raise TrainingConfigError(f"{self.last_path} is not an escn_ase training state")
+        before, now = state["config"], self.config.to_dict()
+        changed = sorted(k for k in now if now[k] != before.get(k) and k not in _RESUMABLE_CHANGES)
+        if changed:
+            raise TrainingConfigError(
+                f"cannot resume {self.last_path}: the config differs in {changed}; only "
+                f"{sorted(_RESUMABLE_CHANGES)} may change between runs"
+            )
+        return state
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.model.to(device=self.device, dtype=self.dtype)
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        for key in ("epoch", "batch_in_epoch", "global_step", "epoch_loss_steps"):
+            setattr(self, key, int(state[key]))
+        self.epoch_loss_sum = float(state["epoch_loss_sum"])
+        self.history = list(state["history"])
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = state["best_epoch"]
+        self.best_val_metrics = state["best_val_metrics"]
+        self.train_time_s = float(state["train_time_s"])
+        self.scaling = state["scaling"]
+        self.init_summary = state["init_summary"]
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        logger.info("resumed %s at epoch %d, step %d", self.last_path, self.epoch, self.global_step)
+
+    def _log_budget_estimate(self) -> None:
+        seconds_per_epoch = self.train_time_s / max(self.epoch, 1)
+        budget_epochs = 60.0 * self.config.max_minutes / seconds_per_epoch
+        logger.info(
+            "%.1f s per epoch (training and validation): the %.0f-minute budget allows about %.0f epochs; "
+            "the schedule spans %d",
+            seconds_per_epoch,
+            self.config.max_minutes,
+            budget_epochs,
+            self.config.epochs,
+        )
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict:
+    """Run a training (see ``Trainer``), logging to ``output_dir/train.log``; returns the final metrics."""
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(Path(config.output_dir) / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        return Trainer(config, resume=resume).run()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+# ---------------------------------------------------------------------- helpers
+def _energies(model: ESCN, data: StructureSet, batch_size: int) -> np.ndarray:
+    """``(n_structures,)`` energies of ``model`` on ``data`` (float64 copy on the CPU, no gradients)."""
+    reference = copy.deepcopy(model).to("cpu", torch.float64)
+    with torch.no_grad():
+        parts = [reference(**batch.graph.model_inputs())["energy"].numpy() for batch in data.batches(batch_size, "cpu", torch.float64)]
+    return np.concatenate(parts)
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file so that an interrupted save never leaves a truncated file."""
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _progress_bar(total: int, initial: int, description: str, config: TrainConfig):
+    if not config.progress_bar:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the progress bar needs tqdm: pip install 'escn-ase[train]' (or progress_bar: false)") from exc
+    return tqdm(total=total, initial=initial, desc=description, leave=False, dynamic_ncols=True)
+
+
+def _architecture_summary(config: ESCNConfig) -> str:
+    return (
+        f"lmax {config.lmax} mmax {config.mmax}, {config.num_layers} layers, {config.sphere_channels} sphere / "
+        f"{config.hidden_channels} hidden / {config.edge_channels} edge channels, cutoff {config.cutoff} A"
+    )
+
+
+def _hardware(device: torch.device) -> dict:
+    info = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _versions() -> dict:
+    import ase
+
+    from .. import __version__
+
+    return {
+        "escn_ase": __version__,
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "ase": ase.__version__,
+        "python": sys.version.split()[0],
+    }

@@ -1,0 +1,513 @@
+"""Adsorption-energy screening: surfaces x adsorbates x sites, relaxed in parallel, resumable.
+
+Every relaxation is an independent job with a readable key (``slab|Cu(111)``, ``gas|O2``,
+``ads|Cu(111)|O|hollow|1``).  Jobs run on any ``concurrent.futures.Executor`` (a local process
+pool by default, a Dask ``distributed.Client`` works too); the calculator is built inside each
+worker from a picklable factory.  Each finished job is appended at once to a JSON-lines file, so
+an interrupted screening loses at most the jobs that were running, and a rerun skips every key
+already there.  Tables (CSV + JSON) and a bar chart are written from that file at the end.
+
+Adsorption energies use gas-phase references (``Adsorbate.reference``):
+``E_ads = E(slab+ads) - E(slab) - sum_k c_k E(gas_k)``, every structure relaxed with the same
+calculator.  Anomaly flags follow AdsorbML's categories:
+
+- ``desorbed``: the binding atom ends up farther than ``desorption_factor`` x (sum of covalent
+  radii) from every slab atom;
+- ``dissociated``: two adsorbate atoms bonded at the start (distance < ``bond_factor`` x sum of
+  covalent radii) are no longer bonded;
+- ``surface_changed``: a slab atom moved more than ``surface_change_threshold`` A from its
+  position in the starting (unrelaxed clean) slab.
+
+The minimum per surface/adsorbate is taken over converged sites without anomalies (over all sites,
+marked ``all_sites_flagged``, when none is left).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import covalent_radii
+from ase.geometry import find_mic, get_distances
+
+from ._common import CalculatorFactory, as_factory, optional_import
+from .adsorbates import Adsorbate, gas_molecule, get_adsorbate
+from .relax import relax
+from .surfaces import SITE_TYPES, Surface, as_surface, find_sites, place_adsorbate
+
+__all__ = [
+    "ScreeningResult",
+    "screen_adsorption",
+    "build_jobs",
+    "read_results",
+    "write_tables",
+    "InlineExecutor",
+    "anomaly_flags",
+]
+
+TABLE_COLUMNS = (
+    "surface",
+    "adsorbate",
+    "site",
+    "site_index",
+    "coordination",
+    "site_x",
+    "site_y",
+    "adsorption_energy_eV",
+    "energy_eV",
+    "slab_energy_eV",
+    "reference",
+    "converged",
+    "steps",
+    "fmax",
+    "desorbed",
+    "dissociated",
+    "surface_changed",
+    "max_surface_displacement_A",
+    "anomaly",
+    "is_minimum",
+    "key",
+)
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each job at submission, in this process (debugging, tiny screens, single-core machines)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+@dataclass
+class ScreeningResult:
+    """Tables of a screening and what this call did."""
+
+    rows: list[dict]
+    minima: list[dict]
+    gas_energies: dict[str, float]
+    slab_energies: dict[str, float]
+    references: dict[str, str]
+    files: dict[str, str]
+    n_jobs: int
+    n_done_before: int
+    n_run: int
+    n_failed: int
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+# ----------------------------------------------------------------------------------- anomalies
+def _bonded(distance: float, z1: int, z2: int, factor: float) -> bool:
+    return distance < factor * (covalent_radii[z1] + covalent_radii[z2])
+
+
+def anomaly_flags(
+    initial: Atoms,
+    final: Atoms,
+    n_slab: int,
+    binding_index: int,
+    desorption_factor: float = 1.5,
+    bond_factor: float = 1.25,
+    surface_change_threshold: float = 0.5,
+) -> dict:
+    """AdsorbML-style flags of a relaxed slab+adsorbate (adsorbate atoms from index ``n_slab`` on).
+
+    Distances use the minimum-image convention of ``final``'s cell.
+    """
+    numbers = final.numbers
+    binding = n_slab + binding_index
+    _, to_slab = get_distances(final.positions[binding], final.positions[:n_slab], cell=final.cell, pbc=final.pbc)
+    to_slab = to_slab[0]
+    desorbed = not any(
+        _bonded(d, numbers[binding], numbers[j], desorption_factor) for j, d in enumerate(to_slab)
+    )
+    dissociated = False
+    adsorbate = range(n_slab, len(final))
+    if len(adsorbate) > 1:
+        _, before = get_distances(initial.positions[n_slab:], cell=initial.cell, pbc=initial.pbc)
+        _, after = get_distances(final.positions[n_slab:], cell=final.cell, pbc=final.pbc)
+        z = numbers[n_slab:]
+        for i in range(len(z)):
+            for j in range(i + 1, len(z)):
+                if _bonded(before[i, j], z[i], z[j], bond_factor) and not _bonded(after[i, j], z[i], z[j], bond_factor):
+                    dissociated = True
+    _, shifts = find_mic(final.positions[:n_slab] - initial.positions[:n_slab], final.cell, final.pbc)
+    max_shift = float(shifts.max()) if n_slab else 0.0
+    return {
+        "desorbed": bool(desorbed),
+        "dissociated": bool(dissociated),
+        "surface_changed": bool(max_shift > surface_change_threshold),
+        "max_surface_displacement_A": max_shift,
+        "binding_distance_A": float(to_slab.min()) if n_slab else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    kind: str  # "slab", "gas" or "ads"
+    atoms: Atoms
+    fix_bottom_layers: int
+    settings: tuple  # (fmax, steps, optimizer)
+    surface: str | None = None
+    adsorbate: str | None = None
+    site: dict | None = None
+    n_slab: int = 0
+    binding_index: int = 0
+    thresholds: tuple = (1.5, 1.25, 0.5)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the starting structure and relaxation settings: a resumed key must mean the same job."""
+        digest = hashlib.sha256()
+        digest.update(self.atoms.numbers.tobytes())
+        digest.update(np.round(self.atoms.positions, 6).tobytes())
+        digest.update(np.round(np.array(self.atoms.cell), 6).tobytes())
+        digest.update(repr((self.kind, self.fix_bottom_layers, self.settings, self.thresholds)).encode())
+        return digest.hexdigest()[:16]
+
+
+def build_jobs(
+    surfaces: Sequence[Surface],
+    adsorbates: Sequence[Adsorbate],
+    site_types: Sequence[str] = SITE_TYPES,
+    max_sites_per_type: int | None = None,
+    fix_bottom_layers: int = 2,
+    fmax: float = 0.05,
+    steps: int = 300,
+    optimizer: str = "BFGS",
+    thresholds: tuple[float, float, float] = (1.5, 1.25, 0.5),
+) -> list[_Job]:
+    """All relaxations of a screening: clean slabs, gas molecules, and every adsorbate on every site."""
+    settings = (float(fmax), int(steps), optimizer.upper())
+    labels = [s.label for s in surfaces]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"surface labels must be unique, got {labels}")
+    jobs = [_Job(f"slab|{s.label}", "slab", s.slab, fix_bottom_layers, settings, surface=s.label) for s in surfaces]
+    molecules = sorted({m for a in adsorbates for m in a.gas_molecules})
+    jobs += [_Job(f"gas|{m}", "gas", gas_molecule(m), 0, settings) for m in molecules]
+    for surface in surfaces:
+        sites = find_sites(surface.slab, tuple(site_types))
+        if max_sites_per_type is not None:
+            sites = [s for s in sites if s.index < max_sites_per_type]
+        if not sites:
+            raise ValueError(f"no adsorption sites of kinds {tuple(site_types)} found on {surface.label}")
+        for adsorbate in adsorbates:
+            for site in sites:
+                jobs.append(
+                    _Job(
+                        f"ads|{surface.label}|{adsorbate.name}|{site.kind}|{site.index}",
+                        "ads",
+                        place_adsorbate(surface.slab, adsorbate, site),
+                        fix_bottom_layers,
+                        settings,
+                        surface=surface.label,
+                        adsorbate=adsorbate.name,
+                        site={"kind": site.kind, "index": site.index, "position": list(site.position),
+                              "coordination": site.coordination},
+                        n_slab=len(surface.slab),
+                        binding_index=adsorbate.binding_index,
+                        thresholds=tuple(thresholds),
+                    )
+                )
+    return jobs
+
+
+def _run_job(job: _Job, factory: CalculatorFactory) -> dict:
+    """Relax one structure in a worker; failures come back as records, never as exceptions."""
+    started = time.perf_counter()
+    record = {"key": job.key, "kind": job.kind, "fingerprint": job.fingerprint, "surface": job.surface,
+              "adsorbate": job.adsorbate, "site": job.site}
+    try:
+        calc = factory.cached()
+        fmax, steps, optimizer = job.settings
+        result = relax(job.atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer,
+                       fix_bottom_layers=job.fix_bottom_layers)
+        record.update(status="ok", energy=result.energy, converged=result.converged, steps=result.steps,
+                      fmax=result.fmax, symbols=result.atoms.get_chemical_symbols(),
+                      positions=result.atoms.positions.tolist(), cell=np.array(result.atoms.cell).tolist(),
+                      pbc=[bool(p) for p in result.atoms.pbc])
+        if job.kind == "ads":
+            desorption, bond, surface_change = job.thresholds
+            record.update(anomaly_flags(job.atoms, result.atoms, job.n_slab, job.binding_index,
+                                        desorption, bond, surface_change))
+    except Exception as exc:  # one bad structure must not stop a screening
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    record["wall_s"] = time.perf_counter() - started
+    return record
+
+
+# ------------------------------------------------------------------------------------- results
+def read_results(path: str | os.PathLike) -> dict[str, dict]:
+    """Latest record per key from a JSON-lines results file (a torn last line is ignored)."""
+    records: dict[str, dict] = {}
+    path = Path(path)
+    if not path.exists():
+        return records
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # an interrupted write; the job simply runs again
+                continue
+            previous = records.get(record["key"])
+            if previous is None or previous.get("status") != "ok" or record.get("status") == "ok":
+                records[record["key"]] = record
+    return records
+
+
+def _append_record(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _limit_torch_threads(threads: int) -> None:
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+def _resolve_executor(executor, n_workers: int | None):
+    """(executor, owned): wrap Dask clients, create the default process pool when none is given."""
+    if executor is None:
+        workers = n_workers if n_workers is not None else (os.cpu_count() or 1)
+        if workers == 0:
+            return InlineExecutor(), True
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        # spawn, not fork: forking a process that has started torch/OpenMP threads can deadlock
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_torch_threads, initargs=(threads,),
+        )
+        return pool, True
+    if hasattr(executor, "get_executor"):  # distributed.Client: use its concurrent.futures facade
+        return executor.get_executor(pure=False), False
+    if not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor or a distributed.Client, got {executor!r}")
+    return executor, False
+
+
+def screen_adsorption(
+    surfaces: Iterable,
+    adsorbates: Iterable[str | Adsorbate] = ("O", "H"),
+    calculator: CalculatorFactory | Callable | str | os.PathLike | None = None,
+    output_dir: str | os.PathLike = "adsorption",
+    executor=None,
+    n_workers: int | None = None,
+    site_types: Sequence[str] = SITE_TYPES,
+    max_sites_per_type: int | None = None,
+    layers: int = 4,
+    size: tuple[int, int] = (2, 2),
+    vacuum: float = 7.5,
+    fix_bottom_layers: int = 2,
+    fmax: float = 0.05,
+    steps: int = 300,
+    optimizer: str = "BFGS",
+    desorption_factor: float = 1.5,
+    bond_factor: float = 1.25,
+    surface_change_threshold: float = 0.5,
+    max_jobs: int | None = None,
+    progress: bool = True,
+) -> ScreeningResult:
+    """Screen adsorption energies of ``adsorbates`` on ``surfaces`` (see the module docstring).
+
+    Args:
+        surfaces: items accepted by ``as_surface``: ``"Cu(111)"``, ``("Pt", (1, 0, 0))``,
+            ``(bulk_atoms, miller)``, slab ``Atoms`` or ``Surface``; built with ``layers``,
+            ``size`` and ``vacuum``.
+        adsorbates: built-in names (``ADSORBATES``) or ``Adsorbate`` objects.
+        calculator: picklable factory: None (default model), ``"emt"``, a checkpoint path or
+            registered name, or a callable returning a calculator. Not a calculator instance.
+        output_dir: gets ``results.jsonl``, ``adsorption.csv``, ``adsorption.json``,
+            ``adsorption.png`` and ``structures.extxyz`` (relaxed slab+adsorbate structures).
+        executor: a ``concurrent.futures.Executor`` or a ``distributed.Client``; None makes a local
+            process pool of ``n_workers`` processes (``n_workers=0``: run in this process).
+        max_sites_per_type: keep at most this many symmetry-distinct sites of each kind.
+        max_jobs: run at most this many of the jobs not yet done (the rest is left for a rerun).
+
+    Returns a ``ScreeningResult``; ``complete`` is False while jobs are missing.
+    """
+    factory = as_factory(calculator)
+    surface_list = [as_surface(s, layers=layers, size=size, vacuum=vacuum) for s in surfaces]
+    adsorbate_list = [get_adsorbate(a) for a in adsorbates]
+    if not surface_list or not adsorbate_list:
+        raise ValueError("need at least one surface and one adsorbate")
+    jobs = build_jobs(surface_list, adsorbate_list, site_types, max_sites_per_type, fix_bottom_layers, fmax, steps,
+                      optimizer, (desorption_factor, bond_factor, surface_change_threshold))
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results_path = output_dir / "results.jsonl"
+    done = read_results(results_path)
+    for job in jobs:
+        old = done.get(job.key)
+        if old is not None and old.get("status") == "ok" and old.get("fingerprint") != job.fingerprint:
+            raise ValueError(
+                f"{results_path} already holds {job.key} computed with a different structure or settings; "
+                "use another output_dir (or delete the file) to start a new screening"
+            )
+    pending = [j for j in jobs if done.get(j.key, {}).get("status") != "ok"]
+    n_done_before = len(jobs) - len(pending)
+    if max_jobs is not None:
+        pending = pending[: max(int(max_jobs), 0)]
+
+    n_failed = 0
+    if pending:
+        n_failed = _run_pending(pending, factory, executor, n_workers, results_path, progress)
+    return write_tables(
+        output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed
+    )
+
+
+def _run_pending(pending, factory, executor, n_workers, results_path: Path, progress: bool) -> int:
+    executor, owned = _resolve_executor(executor, n_workers)
+    bar = optional_import("tqdm").tqdm(total=len(pending), unit="job", desc="adsorption") if progress else None
+    n_failed = 0
+    try:
+        futures = {executor.submit(_run_job, job, factory): job for job in pending}
+        for future in concurrent.futures.as_completed(futures):
+            job = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # the worker itself died (e.g. out of memory)
+                record = {"key": job.key, "kind": job.kind, "fingerprint": job.fingerprint, "status": "failed",
+                          "error": f"{type(exc).__name__}: {exc}"}
+            _append_record(results_path, record)
+            if record["status"] != "ok":
+                n_failed += 1
+                print(f"job {job.key} failed: {record.get('error')}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned:
+            executor.shutdown(wait=True, cancel_futures=True)
+    return n_failed
+
+
+# -------------------------------------------------------------------------------------- tables
+def write_tables(
+    output_dir: str | os.PathLike,
+    jobs: Sequence[_Job],
+    adsorbates: Sequence[Adsorbate],
+    n_done_before: int = 0,
+    n_run: int = 0,
+    n_failed: int = 0,
+    plot: bool = True,
+) -> ScreeningResult:
+    """Adsorption energies, minima and flags from ``results.jsonl`` -> CSV, JSON, PNG, extxyz."""
+    output_dir = Path(output_dir)
+    records = read_results(output_dir / "results.jsonl")
+    ok = {k: r for k, r in records.items() if r.get("status") == "ok"}
+    references = {a.name: a.reference_formula for a in adsorbates}
+    by_name = {a.name: a for a in adsorbates}
+    gas = {k.split("|", 1)[1]: r["energy"] for k, r in ok.items() if r["kind"] == "gas"}
+    slabs = {k.split("|", 1)[1]: r["energy"] for k, r in ok.items() if r["kind"] == "slab"}
+    rows = []
+    for job in jobs:
+        record = ok.get(job.key)
+        if job.kind != "ads" or record is None:
+            continue
+        adsorbate = by_name[job.adsorbate]
+        slab_energy = slabs.get(job.surface)
+        gas_terms = [gas.get(m) for m in adsorbate.gas_molecules]
+        energy_ads = None
+        if slab_energy is not None and all(e is not None for e in gas_terms):
+            reference = sum(c * gas[m] for m, c in adsorbate.reference)
+            energy_ads = record["energy"] - slab_energy - reference
+        anomaly = record["desorbed"] or record["dissociated"] or record["surface_changed"]
+        rows.append({
+            "surface": job.surface, "adsorbate": job.adsorbate, "site": job.site["kind"],
+            "site_index": job.site["index"], "coordination": job.site["coordination"],
+            "site_x": job.site["position"][0], "site_y": job.site["position"][1],
+            "adsorption_energy_eV": energy_ads, "energy_eV": record["energy"], "slab_energy_eV": slab_energy,
+            "reference": adsorbate.reference_formula, "converged": record["converged"], "steps": record["steps"],
+            "fmax": record["fmax"], "desorbed": record["desorbed"], "dissociated": record["dissociated"],
+            "surface_changed": record["surface_changed"],
+            "max_surface_displacement_A": record["max_surface_displacement_A"],
+            "anomaly": bool(anomaly), "is_minimum": False, "key": job.key,
+        })
+    minima = _minima(rows)
+    missing = [j.key for j in jobs if j.key not in ok]
+    files = {"results": str(output_dir / "results.jsonl")}
+    files["csv"] = _write_csv(output_dir / "adsorption.csv", rows)
+    summary = {
+        "energy_definition": "E_ads = E(slab+adsorbate) - E(slab) - sum_k c_k E(gas molecule k), all relaxed",
+        "references": references, "gas_energies_eV": gas, "slab_energies_eV": slabs,
+        "rows": rows, "minima": minima, "complete": not missing, "missing_jobs": missing,
+        "failed_jobs": sorted(k for k, r in records.items() if r.get("status") != "ok"),
+    }
+    (output_dir / "adsorption.json").write_text(json.dumps(summary, indent=2))
+    files["json"] = str(output_dir / "adsorption.json")
+    if plot and minima:
+        from .plots import plot_adsorption_minima
+
+        files["plot"] = plot_adsorption_minima(minima, output_dir / "adsorption.png",
+                                               title="lowest adsorption energy per surface")
+    structures = [_record_atoms(ok[row["key"]], row) for row in rows]
+    if structures:
+        from ase.io import write
+
+        write(output_dir / "structures.extxyz", structures)
+        files["structures"] = str(output_dir / "structures.extxyz")
+    return ScreeningResult(rows=rows, minima=minima, gas_energies=gas, slab_energies=slabs, references=references,
+                           files=files, n_jobs=len(jobs), n_done_before=n_done_before, n_run=n_run,
+                           n_failed=n_failed, missing=missing)
+
+
+def _minima(rows: list[dict]) -> list[dict]:
+    minima = []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["adsorption_energy_eV"] is not None:
+            groups.setdefault((row["surface"], row["adsorbate"]), []).append(row)
+    for (surface, adsorbate), group in sorted(groups.items()):
+        clean = [r for r in group if not r["anomaly"] and r["converged"]]
+        best = min(clean or group, key=lambda r: r["adsorption_energy_eV"])
+        best["is_minimum"] = True
+        minima.append({"surface": surface, "adsorbate": adsorbate, "site": best["site"],
+                       "site_index": best["site_index"], "adsorption_energy": best["adsorption_energy_eV"],
+                       "all_sites_flagged": not clean, "n_sites": len(group), "key": best["key"]})
+    return minima
+
+
+def _write_csv(path: Path, rows: list[dict]) -> str:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row[k] is None else row[k]) for k in TABLE_COLUMNS})
+    return str(path)
+
+
+def _record_atoms(record: dict, row: dict) -> Atoms:
+    atoms = Atoms(symbols=record["symbols"], positions=record["positions"], cell=record["cell"], pbc=record["pbc"])
+    atoms.info.update({k: row[k] for k in ("surface", "adsorbate", "site", "site_index", "energy_eV",
+                                           "adsorption_energy_eV", "anomaly") if row[k] is not None})
+    return atoms
