@@ -13,9 +13,10 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from .batch import GraphBatch, pack_structures
+from .batch import GraphBatch, pack_structures, structure_graph
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import NeighborTieWarning, StructureTooLargeError
+from .graph import Graph
 from .memory import available_memory, choose_edge_chunk_size, estimate_memory
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
@@ -139,49 +140,54 @@ class ESCNCalculator(Calculator):
         self.results = results
 
     # ------------------------------------------------------------------ evaluation
-    def prepare(self, structures: Sequence[Atoms]) -> GraphBatch:
-        """Validate the structures and build their packed graph."""
+    def _graphs(self, structures: Sequence[Atoms]) -> list[Graph]:
+        """Validate the structures and build their neighbour graphs (warning once about ties)."""
         for atoms in structures:
             validate_atoms(atoms, self.elements)
-        batch = pack_structures(
-            structures, self.config, self.device, self.dtype, keep_tied_shell=self.neighbor_ties == "keep_shell"
-        )
-        if batch.n_tied_centres and self.neighbor_ties == "reference" and not self._tie_warning_given:
+        keep_shell = self.neighbor_ties == "keep_shell"
+        graphs = [structure_graph(atoms, self.config, keep_shell) for atoms in structures]
+        n_tied = sum(graph.n_tied_centres for graph in graphs)
+        if n_tied and self.neighbor_ties == "reference" and not self._tie_warning_given:
             self._tie_warning_given = True
             warnings.warn(
                 NeighborTieWarning(
-                    f"{batch.n_tied_centres} atom(s) have more than max_neighbors={self.config.max_neighbors} "
+                    f"{n_tied} atom(s) have more than max_neighbors={self.config.max_neighbors} "
                     "neighbours and the cut falls inside a shell of equidistant neighbours (within 1e-3 A). "
                     "Which of them are kept is decided by floating-point order, as in fairchem, so results "
                     "can change with atom order, translation or choice of cell. Pass "
                     "ESCNCalculator(..., neighbor_ties='keep_shell') to keep whole shells (well defined, "
                     "but no longer the reference's graph), or rattle ideal structures slightly."
                 ),
-                stacklevel=3,
+                stacklevel=4,
             )
-        return batch
+        return graphs
 
-    def _edge_chunk_for(self, batch: GraphBatch, keeps_graph: bool) -> int | None:
-        estimate = estimate_memory(self.config, batch.n_atoms, batch.n_edges, self.dtype, keeps_graph)
-        budget = int(available_memory(self.device) * self.memory_fraction)
+    def prepare(self, structures: Sequence[Atoms]) -> GraphBatch:
+        """Validate the structures and pack their graphs into one batch."""
+        return pack_structures(structures, self.config, self.device, self.dtype, graphs=self._graphs(structures))
+
+    def _memory_estimate(self, n_atoms: int, n_edges: int):
+        return estimate_memory(self.config, n_atoms, n_edges, self.dtype, keeps_graph=self.conservative)
+
+    def _memory_budget(self) -> int:
+        return int(available_memory(self.device) * self.memory_fraction)
+
+    def _edge_chunk_for(self, batch: GraphBatch) -> int | None:
+        estimate = self._memory_estimate(batch.n_atoms, batch.n_edges)
+        budget = self._memory_budget()
         chunk = self.edge_chunk_size or choose_edge_chunk_size(estimate, budget)
         needed = estimate.total(chunk)
         if needed > budget:
             raise StructureTooLargeError(
                 f"evaluating {batch.n_atoms} atoms with {batch.n_edges} edges needs about "
                 f"{needed / 2**30:.1f} GiB but {budget / 2**30:.1f} GiB are available on {self.device} "
-                f"({'forces by autograd keep every layer' if keeps_graph else 'even with edge chunking'}); "
+                f"({'forces by autograd keep every layer' if self.conservative else 'even with edge chunking'}); "
                 "use a smaller structure, split it into batches, or a device with more memory"
             )
         return chunk
 
-    def evaluate(self, structures: Sequence[Atoms], compute_stress: bool = False) -> list[dict]:
-        """Energies and forces (and stress) of several structures in one packed graph.
-
-        Returns one ASE-style results dict (numpy values) per structure.
-        """
-        batch = self.prepare(structures)
-        chunk = self._edge_chunk_for(batch, keeps_graph=self.conservative)
+    def _run(self, batch: GraphBatch, compute_stress: bool) -> list[dict]:
+        chunk = self._edge_chunk_for(batch)
         if self.conservative:
             out = self.model.predict(
                 **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk
@@ -192,6 +198,7 @@ class ESCNCalculator(Calculator):
         energy = out["energy"].double().cpu().numpy()
         forces = out["forces"].double().cpu().numpy()
         node_energy = out["node_energy"].double().cpu().numpy()
+        stress = out["stress"].double().cpu().numpy() if "stress" in out else None
         system_index = batch.system_index.cpu().numpy()
         results = []
         for index in range(batch.n_systems):
@@ -203,8 +210,54 @@ class ESCNCalculator(Calculator):
             }
             if self.conservative:
                 result["energies"] = node_energy[mask].copy()
-                if compute_stress and batch.periodic_3d[index]:
-                    stress = out["stress"][index].double().cpu().numpy()
-                    result["stress"] = full_3x3_to_voigt_6_stress(stress)
+                if stress is not None and batch.periodic_3d[index]:
+                    result["stress"] = full_3x3_to_voigt_6_stress(stress[index])
             results.append(result)
+        return results
+
+    def evaluate(self, structures: Sequence[Atoms], compute_stress: bool = False) -> list[dict]:
+        """Energies and forces (and stress) of several structures packed into ONE graph.
+
+        Returns one ASE-style results dict (numpy values) per structure.
+        """
+        return self._run(self.prepare(structures), compute_stress)
+
+    def calculate_batch(
+        self, structures: Sequence[Atoms], max_atoms_per_batch: int = 4096, compute_stress: bool | None = None
+    ) -> list[dict]:
+        """Evaluate many structures, packed into as few graphs as fit in memory.
+
+        Structures are grouped in order; a group closes when it would exceed ``max_atoms_per_batch``
+        atoms or the device memory budget. Stress is computed for 3D-periodic structures of
+        conservative models unless ``compute_stress=False``. Returns one results dict per structure,
+        with the same keys as ``calc.results`` after a single ``calculate``.
+        """
+        structures = list(structures)
+        if compute_stress is None:
+            compute_stress = self.conservative
+        graphs = self._graphs(structures)
+        budget = self._memory_budget()
+        results: list[dict] = []
+        group: list[int] = []
+        atoms_in_group = edges_in_group = 0
+
+        def flush() -> None:
+            if group:
+                batch = pack_structures(
+                    [structures[i] for i in group], self.config, self.device, self.dtype,
+                    graphs=[graphs[i] for i in group],
+                )
+                results.extend(self._run(batch, compute_stress))
+                group.clear()
+
+        for index, (atoms, graph) in enumerate(zip(structures, graphs)):
+            atoms_after, edges_after = atoms_in_group + len(atoms), edges_in_group + graph.n_edges
+            estimate = self._memory_estimate(atoms_after, edges_after)
+            fits = estimate.total(choose_edge_chunk_size(estimate, budget)) <= budget
+            if group and (atoms_after > max_atoms_per_batch or not fits):
+                flush()
+                atoms_after, edges_after = len(atoms), graph.n_edges
+            group.append(index)
+            atoms_in_group, edges_in_group = atoms_after, edges_after
+        flush()
         return results

@@ -165,3 +165,18 @@ def test_batch_evaluation_equals_single_calls(calc, slab):
     for a, b in zip(together, alone):
         assert abs(a["energy"] - b["energy"]) < 1e-5
         assert np.abs(a["forces"] - b["forces"]).max() < 1e-4
+
+
+def test_calculate_batch_groups_and_matches_single_calls(calc):
+    structures = []
+    for seed in range(5):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.symbols[seed % 4] = "Pt"
+        atoms.rattle(0.05, seed=seed)
+        structures.append(atoms)
+    batched = calc.calculate_batch(structures, max_atoms_per_batch=9)  # groups of two structures
+    for atoms, result in zip(structures, batched):
+        single = calc.evaluate([atoms])[0]
+        assert abs(result["energy"] - single["energy"]) < 1e-5
+        assert np.abs(result["forces"] - single["forces"]).max() < 1e-4
+        assert result["forces"].shape == (len(atoms), 3)
