@@ -51,7 +51,8 @@ def test_other_seed_gives_other_structures(tiny, tmp_path):
     mine = [a for a in load_dataset(tiny) if a.info["family"] == "bulk"]
     assert len(other) == len(mine)
     assert not all(
-        len(a) == len(b) and np.allclose(a.positions, b.positions) for a, b in zip(sorted_by_group(other), sorted_by_group(mine))
+        len(a) == len(b) and np.allclose(a.positions, b.positions)
+        for a, b in zip(sorted_by_group(other), sorted_by_group(mine))
     )
 
 

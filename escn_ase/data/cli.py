@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["register", "add_arguments", "run", "main"]
+__all__ = ["add_arguments", "main", "register", "run"]
 
 
 def _size(text: str) -> str | int:
@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FAMILY=N",
         help="override the number of groups of one family (repeatable), e.g. --groups md_bulk=0",
     )
-    parser.add_argument("--split", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test (default 0.8,0.1,0.1)")
+    parser.add_argument(
+        "--split", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test (default 0.8,0.1,0.1)"
+    )
     parser.add_argument("--max-force", type=float, default=20.0, help="drop structures with a force above this (eV/A)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing data set in out_dir")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -31,6 +31,7 @@ seed, size and software versions give byte-identical extxyz files (the manifest 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -48,16 +49,16 @@ from .labels import label_with_emt, rejection_reason
 from .trajectories import md_frames, relaxation_frames, relaxed_copy
 
 __all__ = [
-    "GENERATOR_VERSION",
     "FAMILIES",
-    "SPLITS",
+    "GENERATOR_VERSION",
     "SIZE_PRESETS",
+    "SPLITS",
     "Recipe",
-    "make_recipe",
-    "build_group",
     "assign_splits",
+    "build_group",
     "generate_dataset",
     "load_dataset",
+    "make_recipe",
 ]
 
 GENERATOR_VERSION = "1.0"
@@ -152,7 +153,7 @@ def make_recipe(size: str | int = "small", groups: dict[str, int] | None = None)
             raise ValueError(f"size must be a positive number of structures, got {size}")
         small = SIZE_PRESETS["small"]
         scale = size / small.expected_structures()
-        counts = {family: max(1, int(round(count * scale))) for family, count in small.groups.items()}
+        counts = {family: max(1, round(count * scale)) for family, count in small.groups.items()}
         recipe = dataclasses.replace(small, groups=counts)
     for family, count in (groups or {}).items():
         if family not in FAMILIES:
@@ -224,7 +225,9 @@ def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atom
         )
         for _ in range(recipe.slab_copies):
             copy = base.copy()
-            st.apply_random_strain(copy, rng, 0.5 * recipe.slab_in_plane_strain, 0.5 * recipe.slab_in_plane_strain, True)
+            st.apply_random_strain(
+                copy, rng, 0.5 * recipe.slab_in_plane_strain, 0.5 * recipe.slab_in_plane_strain, True
+            )
             st.rattle(copy, rng, _rattle_stdev(recipe, rng))
             frames.append(copy)
     elif family == "adsorbate":
@@ -282,7 +285,7 @@ def assign_splits(
         n = len(order)
         counts = []
         for fraction in fractions[1:]:
-            count = int(round(fraction * n))
+            count = round(fraction * n)
             if fraction > 0 and n >= 3:
                 count = max(1, count)
             counts.append(count)
@@ -302,6 +305,31 @@ def _check_fractions(split: tuple[float, float, float]) -> tuple[float, float, f
     if values[0] == 0:
         raise ValueError("the train fraction must be positive")
     return values  # type: ignore[return-value]
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What went where: structures, groups and atoms per split and family, elements, drops, seconds."""
+
+    structures: dict[str, Counter] = dataclasses.field(default_factory=lambda: {n: Counter() for n in SPLITS})
+    groups: dict[str, Counter] = dataclasses.field(default_factory=lambda: {n: Counter() for n in SPLITS})
+    atoms: Counter = dataclasses.field(default_factory=Counter)
+    element_atoms: Counter = dataclasses.field(default_factory=Counter)
+    element_structures: Counter = dataclasses.field(default_factory=Counter)
+    dropped: dict[str, Counter] = dataclasses.field(default_factory=lambda: {f: Counter() for f in FAMILIES})
+    seconds: Counter = dataclasses.field(default_factory=Counter)
+
+    def add_group(self, split: str, family: str, frames: list[Atoms]) -> None:
+        self.groups[split][family] += 1
+        for atoms in frames:
+            self.structures[split][family] += 1
+            self.atoms[split] += len(atoms)
+            symbols = atoms.get_chemical_symbols()
+            self.element_atoms.update(symbols)
+            self.element_structures.update(set(symbols))
+
+    def total(self) -> int:
+        return sum(sum(counts.values()) for counts in self.structures.values())
 
 
 def _sha256(path: Path) -> str:
@@ -361,49 +389,35 @@ def generate_dataset(
     started = time.perf_counter()
     group_ids = {family: [f"{family}-{i:05d}" for i in range(recipe.groups[family])] for family in FAMILIES}
     split_of = assign_splits(group_ids, fractions, seed)
-    structures = {name: Counter() for name in SPLITS}
-    kept_groups = {name: Counter() for name in SPLITS}
-    atoms_per_split = Counter()
-    element_atoms: Counter = Counter()
-    element_structures: Counter = Counter()
-    dropped: dict[str, Counter] = {family: Counter() for family in FAMILIES}
-    seconds = Counter()
+    tally = _Tally()
     partial = {name: out / f"{name}.extxyz.partial" for name in SPLITS}
-    handles = {name: open(path, "w") for name, path in partial.items()}
-    bar = _progress_bar(sum(recipe.groups.values()), progress)
     finished = False
     try:
-        for family in FAMILIES:
-            for index, group_id in enumerate(group_ids[family]):
-                tick = time.perf_counter()
-                kept = []
-                for frame in build_group(family, index, seed, recipe):
-                    labelled = label_with_emt(frame)
-                    reason = rejection_reason(labelled, max_force)
-                    if reason is None:
-                        kept.append(labelled)
-                    else:
-                        dropped[family][reason] += 1
-                name = split_of[group_id]
-                if kept:
-                    write(handles[name], kept, format="extxyz")
-                    kept_groups[name][family] += 1
-                for atoms in kept:
-                    structures[name][family] += 1
-                    atoms_per_split[name] += len(atoms)
-                    symbols = atoms.get_chemical_symbols()
-                    element_atoms.update(symbols)
-                    element_structures.update(set(symbols))
-                seconds[family] += time.perf_counter() - tick
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(structures=sum(sum(c.values()) for c in structures.values()))
+        with contextlib.ExitStack() as stack:
+            handles = {name: stack.enter_context(open(path, "w")) for name, path in partial.items()}
+            bar = _progress_bar(sum(recipe.groups.values()), progress)
+            if bar is not None:
+                stack.callback(bar.close)
+            for family in FAMILIES:
+                for index, group_id in enumerate(group_ids[family]):
+                    tick = time.perf_counter()
+                    kept = []
+                    for frame in build_group(family, index, seed, recipe):
+                        labelled = label_with_emt(frame)
+                        reason = rejection_reason(labelled, max_force)
+                        if reason is None:
+                            kept.append(labelled)
+                        else:
+                            tally.dropped[family][reason] += 1
+                    if kept:
+                        write(handles[split_of[group_id]], kept, format="extxyz")
+                        tally.add_group(split_of[group_id], family, kept)
+                    tally.seconds[family] += time.perf_counter() - tick
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(structures=tally.total())
         finished = True
     finally:
-        for handle in handles.values():
-            handle.close()
-        if bar is not None:
-            bar.close()
         if not finished:  # leave no half-written split behind
             for path in partial.values():
                 path.unlink(missing_ok=True)
@@ -412,7 +426,7 @@ def generate_dataset(
 
     from ase.data import atomic_numbers
 
-    by_z = sorted(element_atoms, key=lambda symbol: atomic_numbers[symbol])
+    by_z = sorted(tally.element_atoms, key=lambda symbol: atomic_numbers[symbol])
     manifest: dict[str, Any] = {
         "generator": "escn_ase.data.emt_dataset",
         "generator_version": GENERATOR_VERSION,
@@ -427,24 +441,24 @@ def generate_dataset(
             "load_dataset() puts them in info['energy'], arrays['forces'], info['stress']"
         ),
         "counts": {
-            "structures": {name: {f: structures[name][f] for f in FAMILIES} for name in SPLITS},
-            "groups": {name: {f: kept_groups[name][f] for f in FAMILIES} for name in SPLITS},
-            "atoms": {name: atoms_per_split[name] for name in SPLITS},
-            "structures_per_split": {name: sum(structures[name].values()) for name in SPLITS},
-            "structures_per_family": {f: sum(structures[name][f] for name in SPLITS) for f in FAMILIES},
-            "total_structures": sum(sum(c.values()) for c in structures.values()),
+            "structures": {name: {f: tally.structures[name][f] for f in FAMILIES} for name in SPLITS},
+            "groups": {name: {f: tally.groups[name][f] for f in FAMILIES} for name in SPLITS},
+            "atoms": {name: tally.atoms[name] for name in SPLITS},
+            "structures_per_split": {name: sum(tally.structures[name].values()) for name in SPLITS},
+            "structures_per_family": {f: sum(tally.structures[name][f] for name in SPLITS) for f in FAMILIES},
+            "total_structures": tally.total(),
         },
-        "dropped": {f: dict(sorted(dropped[f].items())) for f in FAMILIES if dropped[f]},
-        "dropped_total": sum(sum(c.values()) for c in dropped.values()),
+        "dropped": {f: dict(sorted(tally.dropped[f].items())) for f in FAMILIES if tally.dropped[f]},
+        "dropped_total": sum(sum(c.values()) for c in tally.dropped.values()),
         "elements": {
-            "atoms": {symbol: element_atoms[symbol] for symbol in by_z},
-            "structures": {symbol: element_structures[symbol] for symbol in by_z},
+            "atoms": {symbol: tally.element_atoms[symbol] for symbol in by_z},
+            "structures": {symbol: tally.element_structures[symbol] for symbol in by_z},
         },
         "files": {name: {"path": f"{name}.extxyz", "sha256": _sha256(out / f"{name}.extxyz")} for name in SPLITS},
         "versions": _versions(),
         "timing": {
             "total_seconds": round(time.perf_counter() - started, 3),
-            "seconds_per_family": {f: round(seconds[f], 3) for f in FAMILIES},
+            "seconds_per_family": {f: round(tally.seconds[f], 3) for f in FAMILIES},
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -7,28 +7,28 @@ slabs carry vacuum along z so that EMT stress stays defined.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from ase import Atoms
 from ase.build import add_adsorbate, bulk, fcc100, fcc110, fcc111, fcc211
 
 __all__ = [
-    "METALS",
-    "ADSORBATE_ELEMENTS",
     "ADSORBATES",
+    "ADSORBATE_ELEMENTS",
     "FACETS",
+    "METALS",
     "SITE_KINDS",
-    "emt_lattice_constant",
     "alloy_lattice_constant",
-    "random_composition",
-    "random_bulk",
-    "random_slab",
-    "place_random_adsorbate",
     "apply_random_strain",
-    "scale_to_zero_pressure",
-    "rattle",
     "bottom_layer_indices",
+    "emt_lattice_constant",
+    "place_random_adsorbate",
+    "random_bulk",
+    "random_composition",
+    "random_slab",
+    "rattle",
+    "scale_to_zero_pressure",
 ]
 
 METALS: tuple[str, ...] = ("Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt")
@@ -73,16 +73,15 @@ _SITE_HEIGHT = {"ontop": (1.55, 1.85), "bridge": (1.15, 1.55), "hollow": (0.95, 
 _MIN_CONTACT = (1.1, 1.5)
 
 
-@lru_cache(maxsize=None)
+@cache
 def emt_lattice_constant(metal: str) -> float:
     """EMT's own equilibrium fcc lattice constant of ``metal`` (zero hydrostatic stress), in Angstrom.
 
     Straining around EMT's equilibrium rather than the experimental lattice constant keeps the strain
     distribution centred where the labels come from.
     """
-    from scipy.optimize import brentq
-
     from ase.calculators.emt import EMT
+    from scipy.optimize import brentq
 
     if metal not in METALS:
         raise ValueError(f"unknown metal {metal!r}; choose from {', '.join(METALS)}")
@@ -257,7 +256,7 @@ def place_random_adsorbate(
     facet = slab.info.get("facet")
     if facet in _NAMED_SITES:
         site = str(rng.choice(_NAMED_SITES[facet][site_kind]))
-        width = int(round(np.linalg.norm(slab.cell[0]) / np.linalg.norm(slab.info["adsorbate_info"]["cell"][0])))
+        width = round(np.linalg.norm(slab.cell[0]) / np.linalg.norm(slab.info["adsorbate_info"]["cell"][0]))
         offset = (int(rng.integers(width)), int(rng.integers(width)))
         add_adsorbate(result, molecule, height, position=site, offset=offset)
     else:
@@ -294,9 +293,8 @@ def scale_to_zero_pressure(atoms: Atoms) -> None:
     Random alloys are not at their Vegard lattice constant in EMT; without this the "unstrained" alloy
     cells would carry tens of GPa. Left unchanged if no zero lies within +-10 %.
     """
-    from scipy.optimize import brentq
-
     from ase.calculators.emt import EMT
+    from scipy.optimize import brentq
 
     reference_cell = atoms.cell.copy()
     probe = atoms.copy()

@@ -54,7 +54,7 @@ def md_frames(
     if fixed is not None:
         momenta[fixed] = 0.0
     system.set_momenta(momenta)
-    steps_per_frame = max(1, int(round(frame_interval_fs / timestep_fs)))
+    steps_per_frame = max(1, round(frame_interval_fs / timestep_fs))
     n_frames = int(duration_fs // frame_interval_fs)
     dynamics = Langevin(
         system,
