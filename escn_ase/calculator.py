@@ -17,7 +17,7 @@ from .batch import GraphBatch, pack_structures, structure_graph
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import NeighborTieWarning, StructureTooLargeError
 from .graph import Graph
-from .memory import available_memory, choose_edge_chunk_size, estimate_memory
+from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk_size, estimate_memory
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
 
@@ -175,7 +175,11 @@ class ESCNCalculator(Calculator):
     def _edge_chunk_for(self, batch: GraphBatch) -> int | None:
         estimate = self._memory_estimate(batch.n_atoms, batch.n_edges)
         budget = self._memory_budget()
-        chunk = self.edge_chunk_size or choose_edge_chunk_size(estimate, budget)
+        chunk = self.edge_chunk_size
+        if chunk is None:
+            fitting = choose_edge_chunk_size(estimate, budget)
+            preferred = default_edge_chunk_size(self.config, self.dtype)
+            chunk = preferred if fitting is None else min(fitting, preferred)
         needed = estimate.total(chunk)
         if needed > budget:
             raise StructureTooLargeError(

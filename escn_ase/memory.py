@@ -7,7 +7,13 @@ import torch
 from .model import ESCNConfig
 from .so3 import coefficient_layout, grid_resolution
 
-__all__ = ["MemoryEstimate", "estimate_memory", "available_memory", "choose_edge_chunk_size"]
+__all__ = [
+    "MemoryEstimate",
+    "estimate_memory",
+    "available_memory",
+    "choose_edge_chunk_size",
+    "default_edge_chunk_size",
+]
 
 
 class MemoryEstimate:
@@ -50,6 +56,19 @@ def estimate_memory(
     fixed = item * (n_atoms * per_atom_layer * graph_factor + n_edges * per_edge_static) + 64 * 2**20
     per_edge = item * per_edge_layer * graph_factor
     return MemoryEstimate(fixed=fixed, per_edge_working=per_edge, n_edges=n_edges, keeps_graph=keeps_graph)
+
+
+# Per-chunk edge tensors above glibc's mmap threshold (32 MiB at most) are returned to the OS on every
+# free and page-faulted back on every allocation; chunks whose largest tensor stays near 16 MiB avoid that.
+CHUNK_TENSOR_BYTES = 16 * 2**20
+
+
+def default_edge_chunk_size(config: ESCNConfig, dtype: torch.dtype) -> int:
+    """Edges per chunk that keep the largest per-edge tensor (the edge-frame grid) near 16 MiB."""
+    res_beta, res_alpha = grid_resolution(config.lmax, config.mmax)
+    item = torch.empty((), dtype=dtype).element_size()
+    per_edge = max(res_beta * res_alpha, (config.lmax + 1) ** 2) * config.sphere_channels * item
+    return max(64, CHUNK_TENSOR_BYTES // per_edge)
 
 
 def available_memory(device: torch.device) -> int:

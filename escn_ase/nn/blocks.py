@@ -18,6 +18,11 @@ from .so2 import SO2Convolution
 __all__ = ["EdgeChunk", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
 
 
+def _silu_fresh(x: torch.Tensor) -> torch.Tensor:
+    """SiLU of a freshly computed tensor: in place when no graph is recorded (saves a large allocation)."""
+    return silu(x, inplace=not torch.is_grad_enabled())
+
+
 @dataclass
 class EdgeChunk:
     """A slice of the edges, with what every layer needs of it.
@@ -87,22 +92,25 @@ class MessageBlock(torch.nn.Module):
         """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape."""
         out = x.new_zeros(x.shape)
         for chunk in edges:
-            edge_scalars = self.edge_block(
-                chunk.radial_basis, atomic_numbers[chunk.source], atomic_numbers[chunk.target]
-            )
-            x_source = torch.bmm(chunk.wigner, x[chunk.source])
-            x_target = torch.bmm(chunk.wigner, x[chunk.target])
-            message = self.so2_block_source(x_source, edge_scalars) + self.so2_block_target(
-                x_target, edge_scalars
-            )
-            grid = silu(torch.einsum("gi,eic->egc", self.to_grid, message))
-            message = torch.einsum("gi,egc->eic", self.from_grid, grid)
-            if chunk.envelope is not None:
-                message = message * chunk.envelope[:, None, None]
-            # D^T restricted to the kept columns rotates back to the global frame.
-            message = torch.bmm(chunk.wigner.transpose(1, 2), message)
-            out = out.index_add(0, chunk.target, message)
+            out = out.index_add(0, chunk.target, self._messages(x, atomic_numbers, chunk))
         return out
+
+    def _messages(self, x: torch.Tensor, atomic_numbers: torch.Tensor, chunk: EdgeChunk) -> torch.Tensor:
+        """Messages of one edge chunk in the global frame, ``(n_chunk, n_coeffs, C)``."""
+        n_edges, channels = chunk.source.shape[0], x.shape[2]
+        edge_scalars = self.edge_block(chunk.radial_basis, atomic_numbers[chunk.source], atomic_numbers[chunk.target])
+        source_blocks = self.so2_block_source.forward_blocks(torch.bmm(chunk.wigner, x[chunk.source]), edge_scalars)
+        target_blocks = self.so2_block_target.forward_blocks(torch.bmm(chunk.wigner, x[chunk.target]), edge_scalars)
+        # Coefficient-major layout (n_reduced, n_edges * C): the grid transforms become two large
+        # matrix products instead of n_edges small ones.
+        message = torch.cat([(s + t).transpose(0, 1) for s, t in zip(source_blocks, target_blocks)], dim=0)
+        message = message.reshape(message.shape[0], n_edges * channels)
+        grid = _silu_fresh(torch.matmul(self.to_grid, message))
+        message = torch.matmul(self.from_grid.t(), grid).view(-1, n_edges, channels).transpose(0, 1)
+        if chunk.envelope is not None:
+            message = message * chunk.envelope[:, None, None]
+        # D^T restricted to the kept columns rotates back to the global frame.
+        return torch.bmm(chunk.wigner.transpose(1, 2), message)
 
 
 class LayerBlock(torch.nn.Module):
@@ -132,8 +140,8 @@ class LayerBlock(torch.nn.Module):
         """-> the layer's update ``(n_atoms, n_coeffs, C)`` (the caller adds the residual)."""
         message = self.message_block(x, atomic_numbers, edges)
         grid = torch.einsum("gi,nic->ngc", self.to_grid, torch.cat([x, message], dim=2))
-        grid = silu(self.fc1_sphere(grid))
-        grid = silu(self.fc2_sphere(grid))
+        grid = _silu_fresh(self.fc1_sphere(grid))
+        grid = _silu_fresh(self.fc2_sphere(grid))
         grid = self.fc3_sphere(grid)
         return torch.einsum("gi,ngc->nic", self.from_grid, grid)
 

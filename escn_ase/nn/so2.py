@@ -38,10 +38,17 @@ class SO2OrderMap(torch.nn.Module):
         gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, hidden)
         # One product for the real and imaginary first layers: (n_edges, 2, 2H).
         first = torch.matmul(x_m, torch.cat([self.fc1_r.weight, self.fc1_i.weight], dim=0).t())
-        real = self.fc2_r(first[..., :hidden] * gate[:, 0:1, :])
-        imag = self.fc2_i(first[..., hidden:] * gate[:, 1:2, :])
-        # (a + ib)(W_r + i W_i): +m row gets A(+m) - B(-m), -m row gets A(-m) + B(+m).
-        return torch.stack((real[:, 0] - imag[:, 1], real[:, 1] + imag[:, 0]), dim=1)
+        # (a + ib)(W_r + i W_i): the +m row is A(+m) - B(-m) and the -m row A(-m) + B(+m), with
+        # A = fc2_r(h_r), B = fc2_i(h_i).  Swapping the rows of h_i and negating the new +m row lets
+        # one product with [fc2_r | fc2_i] produce both rows at once.
+        real = first[..., :hidden] * gate[:, 0:1, :]
+        imag = first[..., hidden:].flip(1) * (gate[:, 1:2, :] * self._row_signs(first))
+        second_weight = torch.cat([self.fc2_r.weight, self.fc2_i.weight], dim=1)  # (K, 2H)
+        return torch.matmul(torch.cat([real, imag], dim=2), second_weight.t())
+
+    @staticmethod
+    def _row_signs(like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([-1.0, 1.0], dtype=like.dtype, device=like.device).view(1, 2, 1)
 
 
 class SO2Convolution(torch.nn.Module):
@@ -61,8 +68,8 @@ class SO2Convolution(torch.nn.Module):
             for m in range(1, mmax + 1)
         )
 
-    def forward(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
-        """``x (n_edges, n_reduced, C)`` m-major, ``edge_scalars (n_edges, E)`` -> same shape as ``x``."""
+    def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
+        """The output split by order: ``[(n_edges, lmax+1, C), (n_edges, 2(lmax-m+1), C) for m = 1..mmax]``."""
         n_edges, channels = x.shape[0], self.sphere_channels
         n_m0 = self.lmax + 1
         gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
@@ -74,4 +81,8 @@ class SO2Convolution(torch.nn.Module):
             x_m = x[:, offset : offset + rows].reshape(n_edges, 2, -1)
             outputs.append(order_map(x_m, edge_scalars).view(n_edges, rows, channels))
             offset += rows
-        return torch.cat(outputs, dim=1)
+        return outputs
+
+    def forward(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
+        """``x (n_edges, n_reduced, C)`` m-major, ``edge_scalars (n_edges, E)`` -> same shape as ``x``."""
+        return torch.cat(self.forward_blocks(x, edge_scalars), dim=1)
