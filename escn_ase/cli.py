@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import register as register_generate_data
 
     register_generate_data(sub)
+
+    from .cli_workflows import register as register_workflows
+
+    register_workflows(sub)
     return parser
 
 

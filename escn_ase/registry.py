@@ -143,9 +143,7 @@ def _require_entry(name: str) -> RegisteredModel:
     return entry
 
 
-def download(
-    name: str, *, force: bool = False, offline: bool | None = None, progress: bool = False
-) -> Path:
+def download(name: str, *, force: bool = False, offline: bool | None = None, progress: bool = False) -> Path:
     """Fetch the registered model ``name`` into the cache and return its path.
 
     An existing cached file is returned as it is unless ``force``.  The download is written to a

@@ -47,10 +47,12 @@ def optional_import(module: str) -> Any:
 
 @contextlib.contextmanager
 def quiet_third_party() -> Iterator[None]:
-    """Silence the one known-noisy third-party warning (spglib's error-handling deprecation, raised
-    through pymatgen/phonopy symmetry calls); everything else is left untouched."""
+    """Silence known third-party notices that are not about our use: spglib's error-handling
+    deprecation (raised through pymatgen/phonopy symmetry calls) and phonopy 4's reminder that its
+    default primitive matrix changed (we ask for 'auto' on purpose).  Everything else stays."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Set OLD_ERROR_HANDLING", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="primitive_matrix defaulted to 'auto'", category=UserWarning)
         yield
 
 

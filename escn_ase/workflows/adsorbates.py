@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-__all__ = ["Adsorbate", "ADSORBATES", "get_adsorbate", "gas_molecule"]
+__all__ = ["ADSORBATES", "Adsorbate", "gas_molecule", "get_adsorbate"]
 
 
 def gas_molecule(name: str, vacuum: float = 6.0) -> Atoms:
@@ -70,9 +70,7 @@ class Adsorbate:
             )
 
     @classmethod
-    def from_atoms(
-        cls, name: str, atoms: Atoms, reference: dict[str, float], binding_index: int = 0
-    ) -> "Adsorbate":
+    def from_atoms(cls, name: str, atoms: Atoms, reference: dict[str, float], binding_index: int = 0) -> Adsorbate:
         """A user adsorbate from a molecule; it is translated so that ``binding_index`` is at the origin
         (orient it so that it points up, +z, away from the surface)."""
         positions = atoms.positions - atoms.positions[binding_index]

@@ -47,13 +47,13 @@ from .relax import relax
 from .surfaces import SITE_TYPES, Surface, as_surface, find_sites, place_adsorbate
 
 __all__ = [
+    "InlineExecutor",
     "ScreeningResult",
-    "screen_adsorption",
+    "anomaly_flags",
     "build_jobs",
     "read_results",
+    "screen_adsorption",
     "write_tables",
-    "InlineExecutor",
-    "anomaly_flags",
 ]
 
 TABLE_COLUMNS = (
@@ -136,9 +136,7 @@ def anomaly_flags(
     binding = n_slab + binding_index
     _, to_slab = get_distances(final.positions[binding], final.positions[:n_slab], cell=final.cell, pbc=final.pbc)
     to_slab = to_slab[0]
-    desorbed = not any(
-        _bonded(d, numbers[binding], numbers[j], desorption_factor) for j, d in enumerate(to_slab)
-    )
+    desorbed = not any(_bonded(d, numbers[binding], numbers[j], desorption_factor) for j, d in enumerate(to_slab))
     dissociated = False
     adsorbate = range(n_slab, len(final))
     if len(adsorbate) > 1:
@@ -222,8 +220,12 @@ def build_jobs(
                         settings,
                         surface=surface.label,
                         adsorbate=adsorbate.name,
-                        site={"kind": site.kind, "index": site.index, "position": list(site.position),
-                              "coordination": site.coordination},
+                        site={
+                            "kind": site.kind,
+                            "index": site.index,
+                            "position": list(site.position),
+                            "coordination": site.coordination,
+                        },
                         n_slab=len(surface.slab),
                         binding_index=adsorbate.binding_index,
                         thresholds=tuple(thresholds),
@@ -235,21 +237,36 @@ def build_jobs(
 def _run_job(job: _Job, factory: CalculatorFactory) -> dict:
     """Relax one structure in a worker; failures come back as records, never as exceptions."""
     started = time.perf_counter()
-    record = {"key": job.key, "kind": job.kind, "fingerprint": job.fingerprint, "surface": job.surface,
-              "adsorbate": job.adsorbate, "site": job.site}
+    record = {
+        "key": job.key,
+        "kind": job.kind,
+        "fingerprint": job.fingerprint,
+        "surface": job.surface,
+        "adsorbate": job.adsorbate,
+        "site": job.site,
+    }
     try:
         calc = factory.cached()
         fmax, steps, optimizer = job.settings
-        result = relax(job.atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer,
-                       fix_bottom_layers=job.fix_bottom_layers)
-        record.update(status="ok", energy=result.energy, converged=result.converged, steps=result.steps,
-                      fmax=result.fmax, symbols=result.atoms.get_chemical_symbols(),
-                      positions=result.atoms.positions.tolist(), cell=np.array(result.atoms.cell).tolist(),
-                      pbc=[bool(p) for p in result.atoms.pbc])
+        result = relax(
+            job.atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer, fix_bottom_layers=job.fix_bottom_layers
+        )
+        record.update(
+            status="ok",
+            energy=result.energy,
+            converged=result.converged,
+            steps=result.steps,
+            fmax=result.fmax,
+            symbols=result.atoms.get_chemical_symbols(),
+            positions=result.atoms.positions.tolist(),
+            cell=np.array(result.atoms.cell).tolist(),
+            pbc=[bool(p) for p in result.atoms.pbc],
+        )
         if job.kind == "ads":
             desorption, bond, surface_change = job.thresholds
-            record.update(anomaly_flags(job.atoms, result.atoms, job.n_slab, job.binding_index,
-                                        desorption, bond, surface_change))
+            record.update(
+                anomaly_flags(job.atoms, result.atoms, job.n_slab, job.binding_index, desorption, bond, surface_change)
+            )
     except Exception as exc:  # one bad structure must not stop a screening
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     record["wall_s"] = time.perf_counter() - started
@@ -302,8 +319,10 @@ def _resolve_executor(executor, n_workers: int | None):
         threads = max(1, (os.cpu_count() or 1) // workers)
         # spawn, not fork: forking a process that has started torch/OpenMP threads can deadlock
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_torch_threads, initargs=(threads,),
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_torch_threads,
+            initargs=(threads,),
         )
         return pool, True
     if hasattr(executor, "get_executor"):  # distributed.Client: use its concurrent.futures facade
@@ -358,8 +377,17 @@ def screen_adsorption(
     adsorbate_list = [get_adsorbate(a) for a in adsorbates]
     if not surface_list or not adsorbate_list:
         raise ValueError("need at least one surface and one adsorbate")
-    jobs = build_jobs(surface_list, adsorbate_list, site_types, max_sites_per_type, fix_bottom_layers, fmax, steps,
-                      optimizer, (desorption_factor, bond_factor, surface_change_threshold))
+    jobs = build_jobs(
+        surface_list,
+        adsorbate_list,
+        site_types,
+        max_sites_per_type,
+        fix_bottom_layers,
+        fmax,
+        steps,
+        optimizer,
+        (desorption_factor, bond_factor, surface_change_threshold),
+    )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results_path = output_dir / "results.jsonl"
@@ -384,7 +412,17 @@ def screen_adsorption(
     )
 
 
+def _end_torn_line(path: Path) -> None:
+    """A run killed mid-write leaves a partial last line; end it so the next record starts on its own line."""
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+
+
 def _run_pending(pending, factory, executor, n_workers, results_path: Path, progress: bool) -> int:
+    _end_torn_line(results_path)
     executor, owned = _resolve_executor(executor, n_workers)
     bar = optional_import("tqdm").tqdm(total=len(pending), unit="job", desc="adsorption") if progress else None
     n_failed = 0
@@ -395,8 +433,13 @@ def _run_pending(pending, factory, executor, n_workers, results_path: Path, prog
             try:
                 record = future.result()
             except Exception as exc:  # the worker itself died (e.g. out of memory)
-                record = {"key": job.key, "kind": job.kind, "fingerprint": job.fingerprint, "status": "failed",
-                          "error": f"{type(exc).__name__}: {exc}"}
+                record = {
+                    "key": job.key,
+                    "kind": job.kind,
+                    "fingerprint": job.fingerprint,
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             _append_record(results_path, record)
             if record["status"] != "ok":
                 n_failed += 1
@@ -442,25 +485,44 @@ def write_tables(
             reference = sum(c * gas[m] for m, c in adsorbate.reference)
             energy_ads = record["energy"] - slab_energy - reference
         anomaly = record["desorbed"] or record["dissociated"] or record["surface_changed"]
-        rows.append({
-            "surface": job.surface, "adsorbate": job.adsorbate, "site": job.site["kind"],
-            "site_index": job.site["index"], "coordination": job.site["coordination"],
-            "site_x": job.site["position"][0], "site_y": job.site["position"][1],
-            "adsorption_energy_eV": energy_ads, "energy_eV": record["energy"], "slab_energy_eV": slab_energy,
-            "reference": adsorbate.reference_formula, "converged": record["converged"], "steps": record["steps"],
-            "fmax": record["fmax"], "desorbed": record["desorbed"], "dissociated": record["dissociated"],
-            "surface_changed": record["surface_changed"],
-            "max_surface_displacement_A": record["max_surface_displacement_A"],
-            "anomaly": bool(anomaly), "is_minimum": False, "key": job.key,
-        })
+        rows.append(
+            {
+                "surface": job.surface,
+                "adsorbate": job.adsorbate,
+                "site": job.site["kind"],
+                "site_index": job.site["index"],
+                "coordination": job.site["coordination"],
+                "site_x": job.site["position"][0],
+                "site_y": job.site["position"][1],
+                "adsorption_energy_eV": energy_ads,
+                "energy_eV": record["energy"],
+                "slab_energy_eV": slab_energy,
+                "reference": adsorbate.reference_formula,
+                "converged": record["converged"],
+                "steps": record["steps"],
+                "fmax": record["fmax"],
+                "desorbed": record["desorbed"],
+                "dissociated": record["dissociated"],
+                "surface_changed": record["surface_changed"],
+                "max_surface_displacement_A": record["max_surface_displacement_A"],
+                "anomaly": bool(anomaly),
+                "is_minimum": False,
+                "key": job.key,
+            }
+        )
     minima = _minima(rows)
     missing = [j.key for j in jobs if j.key not in ok]
     files = {"results": str(output_dir / "results.jsonl")}
     files["csv"] = _write_csv(output_dir / "adsorption.csv", rows)
     summary = {
         "energy_definition": "E_ads = E(slab+adsorbate) - E(slab) - sum_k c_k E(gas molecule k), all relaxed",
-        "references": references, "gas_energies_eV": gas, "slab_energies_eV": slabs,
-        "rows": rows, "minima": minima, "complete": not missing, "missing_jobs": missing,
+        "references": references,
+        "gas_energies_eV": gas,
+        "slab_energies_eV": slabs,
+        "rows": rows,
+        "minima": minima,
+        "complete": not missing,
+        "missing_jobs": missing,
         "failed_jobs": sorted(k for k, r in records.items() if r.get("status") != "ok"),
     }
     (output_dir / "adsorption.json").write_text(json.dumps(summary, indent=2))
@@ -468,17 +530,28 @@ def write_tables(
     if plot and minima:
         from .plots import plot_adsorption_minima
 
-        files["plot"] = plot_adsorption_minima(minima, output_dir / "adsorption.png",
-                                               title="lowest adsorption energy per surface")
+        files["plot"] = plot_adsorption_minima(
+            minima, output_dir / "adsorption.png", title="lowest adsorption energy per surface"
+        )
     structures = [_record_atoms(ok[row["key"]], row) for row in rows]
     if structures:
         from ase.io import write
 
         write(output_dir / "structures.extxyz", structures)
         files["structures"] = str(output_dir / "structures.extxyz")
-    return ScreeningResult(rows=rows, minima=minima, gas_energies=gas, slab_energies=slabs, references=references,
-                           files=files, n_jobs=len(jobs), n_done_before=n_done_before, n_run=n_run,
-                           n_failed=n_failed, missing=missing)
+    return ScreeningResult(
+        rows=rows,
+        minima=minima,
+        gas_energies=gas,
+        slab_energies=slabs,
+        references=references,
+        files=files,
+        n_jobs=len(jobs),
+        n_done_before=n_done_before,
+        n_run=n_run,
+        n_failed=n_failed,
+        missing=missing,
+    )
 
 
 def _minima(rows: list[dict]) -> list[dict]:
@@ -491,9 +564,18 @@ def _minima(rows: list[dict]) -> list[dict]:
         clean = [r for r in group if not r["anomaly"] and r["converged"]]
         best = min(clean or group, key=lambda r: r["adsorption_energy_eV"])
         best["is_minimum"] = True
-        minima.append({"surface": surface, "adsorbate": adsorbate, "site": best["site"],
-                       "site_index": best["site_index"], "adsorption_energy": best["adsorption_energy_eV"],
-                       "all_sites_flagged": not clean, "n_sites": len(group), "key": best["key"]})
+        minima.append(
+            {
+                "surface": surface,
+                "adsorbate": adsorbate,
+                "site": best["site"],
+                "site_index": best["site_index"],
+                "adsorption_energy": best["adsorption_energy_eV"],
+                "all_sites_flagged": not clean,
+                "n_sites": len(group),
+                "key": best["key"],
+            }
+        )
     return minima
 
 
@@ -508,6 +590,11 @@ def _write_csv(path: Path, rows: list[dict]) -> str:
 
 def _record_atoms(record: dict, row: dict) -> Atoms:
     atoms = Atoms(symbols=record["symbols"], positions=record["positions"], cell=record["cell"], pbc=record["pbc"])
-    atoms.info.update({k: row[k] for k in ("surface", "adsorbate", "site", "site_index", "energy_eV",
-                                           "adsorption_energy_eV", "anomaly") if row[k] is not None})
+    atoms.info.update(
+        {
+            k: row[k]
+            for k in ("surface", "adsorbate", "site", "site_index", "energy_eV", "adsorption_energy_eV", "anomaly")
+            if row[k] is not None
+        }
+    )
     return atoms

@@ -31,7 +31,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
 from ._common import is_direct_force, optional_import
 
-__all__ = ["MDSummary", "run_md", "read_thermo_log", "ENSEMBLES"]
+__all__ = ["ENSEMBLES", "MDSummary", "read_thermo_log", "run_md"]
 
 ENSEMBLES = ("nve", "nvt", "npt")
 THERMOSTATS = ("langevin", "bussi")
@@ -247,7 +247,9 @@ def _initialise_velocities(atoms: Atoms, mode: str, temperature_K: float, rng: n
     if mode not in ("auto", "maxwell"):
         raise ValueError(f"velocities must be 'auto', 'maxwell' or 'keep', got {mode!r}")
     # thermalize_momenta replaces MaxwellBoltzmannDistribution (deprecated) from ASE 3.26 on.
-    draw = getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
+    draw = (
+        getattr(velocitydistribution, "thermalize_momenta", None) or velocitydistribution.MaxwellBoltzmannDistribution
+    )
     draw(atoms, temperature_K=temperature_K, rng=rng)
     velocitydistribution.Stationary(atoms)
     if not np.any(atoms.pbc):
@@ -328,8 +330,12 @@ def run_md(
     ensemble, thermostat = ensemble.lower(), thermostat.lower()
     _validate(ensemble, thermostat, atoms, calc, steps, interval, timestep_fs, temperature_K)
     trajectory, logfile, state_path, plot_path, summary_path = _paths(trajectory, logfile, plot)
-    settings = {"ensemble": ensemble, "timestep_fs": timestep_fs, "interval": interval,
-                "thermostat": thermostat if ensemble == "nvt" else None}
+    settings = {
+        "ensemble": ensemble,
+        "timestep_fs": timestep_fs,
+        "interval": interval,
+        "thermostat": thermostat if ensemble == "nvt" else None,
+    }
     work = atoms.copy()
     last = _last_frame(trajectory) if restart else None
     saved_state: dict = {}
@@ -343,8 +349,9 @@ def run_md(
     if last is None:
         _initialise_velocities(work, velocities, temperature_K, rng)
     work.calc = calc
-    dynamics = _make_integrator(work, ensemble, timestep_fs, temperature_K, thermostat, friction_per_fs, taut_fs,
-                                pressure_bar, pdamp_fs, rng)
+    dynamics = _make_integrator(
+        work, ensemble, timestep_fs, temperature_K, thermostat, friction_per_fs, taut_fs, pressure_bar, pdamp_fs, rng
+    )
     if last is not None:
         if saved_state.get("step") == start_step:
             _restore_integrator_state(dynamics, saved_state.get("integrator", {}))
@@ -377,6 +384,8 @@ def run_md(
             )
 
         def every_step() -> None:
+            if int(dynamics.nsteps) == start_step:  # ASE also calls observers once before the first step
+                return
             if bar is not None:
                 bar.update(1)
             if callback is not None:
@@ -398,8 +407,9 @@ def run_md(
         from .plots import plot_md_log
 
         plot_md_log(rows, plot_path, title=f"{ensemble.upper()} MD, {work.get_chemical_formula()}")
-    summary = _summarise(rows, n_frames, ensemble, len(work), steps, start_step, to_run, trajectory, logfile,
-                         plot_path, last is not None)
+    summary = _summarise(
+        rows, n_frames, ensemble, len(work), steps, start_step, to_run, trajectory, logfile, plot_path, last is not None
+    )
     _write_json_atomically(summary_path, summary.to_dict())
     return summary
 
@@ -424,7 +434,9 @@ def _resume_point(last: Atoms, work: Atoms, trajectory: Path, state_path: Path, 
     return int(last.info["md_step"]), state
 
 
-def _summarise(rows, n_frames, ensemble, n_atoms, steps, start_step, steps_run, trajectory, logfile, plot_path, restarted):
+def _summarise(
+    rows, n_frames, ensemble, n_atoms, steps, start_step, steps_run, trajectory, logfile, plot_path, restarted
+):
     time_fs = np.array([r["time_fs"] for r in rows], dtype=float)
     temperature = np.array([r["temperature_K"] for r in rows[1:] or rows], dtype=float)
     drift = deviation = None

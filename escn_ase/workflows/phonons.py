@@ -83,7 +83,10 @@ def _to_phonopy_atoms(atoms: Atoms):
 
 def _to_ase(phonopy_atoms) -> Atoms:
     return Atoms(
-        symbols=phonopy_atoms.symbols, cell=phonopy_atoms.cell, scaled_positions=phonopy_atoms.scaled_positions, pbc=True
+        symbols=phonopy_atoms.symbols,
+        cell=phonopy_atoms.cell,
+        scaled_positions=phonopy_atoms.scaled_positions,
+        pbc=True,
     )
 
 
@@ -195,8 +198,16 @@ def compute_phonons(
     if plot:
         from .plots import plot_phonons
 
-        plot_path = plot_phonons(distances, frequencies, tick_positions, tick_labels, dos_frequencies, dos, plot,
-                                 title=title if title is not None else f"{atoms.get_chemical_formula()} phonons")
+        plot_path = plot_phonons(
+            distances,
+            frequencies,
+            tick_positions,
+            tick_labels,
+            dos_frequencies,
+            dos,
+            plot,
+            title=title if title is not None else f"{atoms.get_chemical_formula()} phonons",
+        )
     return PhononResult(
         gamma_frequencies=gamma,
         special_points={label: np.asarray(special[label]) for label in used_labels},

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._common import optional_import
 
-__all__ = ["plot_md_log", "plot_adsorption_minima", "plot_phonons"]
+__all__ = ["plot_adsorption_minima", "plot_md_log", "plot_phonons"]
 
 
 def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1, **kwargs):
@@ -25,7 +25,9 @@ def plot_md_log(rows: Sequence[dict], path: str | os.PathLike, title: str = "") 
     """Energies (per atom, relative to the first row) and temperature versus time; volume if logged."""
     time_ps = np.array([r["time_fs"] for r in rows], dtype=float) / 1000.0
     n_atoms = max(int(rows[0]["n_atoms"]), 1) if rows else 1
-    has_volume = bool(rows) and rows[0].get("volume_A3") not in (None, "")
+    volumes = [r.get("volume_A3") for r in rows]
+    # a volume panel only where the volume changes (NPT)
+    has_volume = bool(rows) and None not in volumes and max(volumes) - min(volumes) > 1e-9
     figure, axes = _figure(7.0, 7.5 if has_volume else 5.5, nrows=3 if has_volume else 2, sharex=True)
     energy_axis, temperature_axis = axes[0, 0], axes[1, 0]
     for key, label in (("epot_eV", "E_pot"), ("ekin_eV", "E_kin"), ("etot_eV", "E_tot")):
@@ -80,8 +82,13 @@ def plot_phonons(
 ) -> str:
     """Phonon band structure (segments of distances/frequencies in THz) with the DOS beside it."""
     with_dos = dos is not None
-    figure, axes = _figure(8.0 if with_dos else 6.0, 4.5, ncols=2 if with_dos else 1, sharey=True,
-                           gridspec_kw={"width_ratios": [3, 1]} if with_dos else None)
+    figure, axes = _figure(
+        8.0 if with_dos else 6.0,
+        4.5,
+        ncols=2 if with_dos else 1,
+        sharey=True,
+        gridspec_kw={"width_ratios": [3, 1]} if with_dos else None,
+    )
     band_axis = axes[0, 0]
     for segment_distance, segment_frequencies in zip(distances, frequencies):
         band_axis.plot(segment_distance, segment_frequencies, color="tab:blue", linewidth=1.0)

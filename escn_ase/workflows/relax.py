@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from ase.constraints import FixAtoms
 
 from ._common import is_direct_force
 
-__all__ = ["RelaxResult", "relax", "layer_indices", "fix_bottom_layers", "OPTIMIZERS"]
+__all__ = ["OPTIMIZERS", "RelaxResult", "fix_bottom_layers", "layer_indices", "relax"]
 
 OPTIMIZERS = ("FIRE", "BFGS", "LBFGS")
 
@@ -52,7 +53,7 @@ def layer_indices(atoms: Atoms, tolerance: float = 0.3) -> list[list[int]]:
     z = atoms.positions[:, 2]
     order = np.argsort(z, kind="stable")
     layers: list[list[int]] = [[int(order[0])]]
-    for previous, current in zip(order[:-1], order[1:]):
+    for previous, current in itertools.pairwise(order):
         if z[current] - z[previous] > tolerance:
             layers.append([])
         layers[-1].append(int(current))

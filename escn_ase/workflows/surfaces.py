@@ -14,7 +14,7 @@ from ._common import optional_import, quiet_third_party
 from .adsorbates import Adsorbate
 from .relax import layer_indices
 
-__all__ = ["Surface", "Site", "build_slab", "as_surface", "find_sites", "place_adsorbate", "SITE_TYPES"]
+__all__ = ["SITE_TYPES", "Site", "Surface", "as_surface", "build_slab", "find_sites", "place_adsorbate"]
 
 SITE_TYPES = ("ontop", "bridge", "hollow")
 _SURFACE_NAME = re.compile(r"^([A-Z][a-z]?)\(?(\d)(\d)(\d)\)?$")
@@ -144,13 +144,11 @@ def _top_layer(slab: Atoms) -> list[int]:
 def _lateral_distances(slab: Atoms, indices: list[int], point: np.ndarray) -> np.ndarray:
     vectors = slab.positions[indices] - point
     vectors[:, 2] = 0.0
-    mic, lengths = find_mic(vectors, slab.cell, pbc=[True, True, False])
+    _, lengths = find_mic(vectors, slab.cell, pbc=[True, True, False])
     return lengths
 
 
-def find_sites(
-    slab: Atoms, site_types: tuple[str, ...] = SITE_TYPES, symm_reduce: float = 1e-2
-) -> list[Site]:
+def find_sites(slab: Atoms, site_types: tuple[str, ...] = SITE_TYPES, symm_reduce: float = 1e-2) -> list[Site]:
     """Symmetry-distinct adsorption sites (pymatgen ``AdsorbateSiteFinder``) on the top surface.
 
     Sites are returned on the plane of the top layer; their kind is assigned from the geometry

@@ -1,0 +1,192 @@
+"""Adsorption screening: sites, placement, anomaly flags, references, Dask execution with resume."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import fcc111, molecule
+from ase.calculators.emt import EMT
+from ase.constraints import FixAtoms
+from ase.data import covalent_radii
+from ase.optimize import BFGS
+
+from escn_ase.workflows._common import CalculatorFactory
+from escn_ase.workflows.adsorbates import ADSORBATES, Adsorbate
+from escn_ase.workflows.adsorption import _run_job, anomaly_flags, build_jobs, read_results, screen_adsorption
+from escn_ase.workflows.surfaces import as_surface, find_sites, place_adsorbate
+
+
+def test_sites_of_fcc111_and_fcc100():
+    kinds_111 = [s.kind for s in find_sites(as_surface("Cu(111)", layers=3).slab)]
+    assert sorted(kinds_111) == ["bridge", "hollow", "hollow", "ontop"]  # fcc and hcp hollows
+    sites_100 = find_sites(as_surface("Pt(100)", layers=3).slab)
+    assert {s.kind: s.coordination for s in sites_100} == {"ontop": 1, "bridge": 2, "hollow": 4}
+
+
+def test_placement_puts_the_binding_atom_at_bond_length():
+    slab = as_surface("Cu(111)", layers=3).slab
+    for site in find_sites(slab):
+        combined = place_adsorbate(slab, ADSORBATES["O"], site)
+        distances = combined.get_distances(len(slab), list(range(len(slab))), mic=True)
+        expected = covalent_radii[8] + covalent_radii[29]
+        assert distances.min() == pytest.approx(expected, abs=1e-6), site
+
+
+def test_references_balance_atoms():
+    for adsorbate in ADSORBATES.values():  # checked at construction; spot-check one by hand too
+        assert adsorbate.reference_formula.startswith(f"E(slab+{adsorbate.name}) - E(slab)")
+    assert ADSORBATES["O"].reference == (("O2", 0.5),)
+    with pytest.raises(ValueError, match="left over"):
+        Adsorbate("OH", ("O", "H"), ((0, 0, 0), (0, 0, 1)), (("O2", 0.5),))
+
+
+def test_anomaly_flags_on_hand_made_geometries():
+    slab = fcc111("Cu", (2, 2, 3), vacuum=8.0, periodic=True)
+    n_slab = len(slab)
+    initial = slab + Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.97]])
+    initial.positions[n_slab:] += slab.positions[-1] + [0, 0, 1.9]
+
+    def flags(change):
+        final = initial.copy()
+        change(final)
+        return anomaly_flags(initial, final, n_slab, binding_index=0)
+
+    assert flags(lambda a: None) == flags(lambda a: None) | {
+        "desorbed": False,
+        "dissociated": False,
+        "surface_changed": False,
+    }
+
+    def desorb(a):
+        a.positions[n_slab:] += [0, 0, 3.0]
+
+    def dissociate(a):
+        a.positions[-1] += [0, 0, 1.5]
+
+    def reconstruct(a):
+        a.positions[n_slab - 1] += [0.8, 0, 0]
+
+    assert flags(desorb)["desorbed"] and not flags(desorb)["dissociated"]
+    assert flags(dissociate)["dissociated"] and not flags(dissociate)["desorbed"]
+    assert flags(reconstruct)["surface_changed"] and flags(reconstruct)["max_surface_displacement_A"] == pytest.approx(
+        0.8
+    )
+
+
+def test_jobs_pickle_and_factories_refuse_instances(tmp_path):
+    jobs = build_jobs([as_surface("Cu(111)", layers=3, size=(1, 1))], [ADSORBATES["O"]], site_types=("ontop",))
+    assert [j.key for j in jobs] == ["slab|Cu(111)", "gas|O2", "ads|Cu(111)|O|ontop|0"]
+    clone = pickle.loads(pickle.dumps((jobs[-1], CalculatorFactory("emt"))))
+    record = _run_job(*clone)
+    assert record["status"] == "ok" and record["converged"]
+    with pytest.raises(TypeError, match="factory"):
+        screen_adsorption(["Cu(111)"], ["O"], calculator=EMT(), output_dir=tmp_path)
+
+
+def _direct_adsorption_energy(slab: Atoms, adsorbed: Atoms, n_fixed: int) -> float:
+    """E(slab+O) - E(slab) - 1/2 E(O2) with plain ASE (BFGS, FixAtoms) and EMT, no workflow code."""
+    energies = []
+    for atoms in (adsorbed.copy(), slab.copy()):
+        atoms.set_constraint(FixAtoms(indices=list(range(n_fixed))))
+        atoms.calc = EMT()
+        BFGS(atoms, logfile=None).run(fmax=0.01, steps=300)
+        energies.append(atoms.get_potential_energy())
+    oxygen = molecule("O2")
+    oxygen.center(vacuum=6.0)
+    oxygen.calc = EMT()
+    BFGS(oxygen, logfile=None).run(fmax=0.01, steps=300)
+    return energies[0] - energies[1] - 0.5 * oxygen.get_potential_energy()
+
+
+def test_adsorption_energy_against_direct_calculation(tmp_path):
+    result = screen_adsorption(
+        ["Cu(111)"],
+        ["O"],
+        calculator="emt",
+        output_dir=tmp_path,
+        n_workers=0,
+        site_types=("hollow",),
+        max_sites_per_type=1,
+        layers=3,
+        size=(2, 2),
+        fix_bottom_layers=1,
+        fmax=0.01,
+        progress=False,
+    )
+    (row,) = result.rows
+    slab = as_surface("Cu(111)", layers=3, size=(2, 2)).slab
+    adsorbed = place_adsorbate(slab, ADSORBATES["O"], find_sites(slab, ("hollow",))[0])
+    expected = _direct_adsorption_energy(slab, adsorbed, n_fixed=4)
+    assert row["adsorption_energy_eV"] == pytest.approx(expected, abs=2e-3)
+    assert row["reference"] == "E(slab+O) - E(slab) - 0.5 E(O2)"
+    assert row["is_minimum"] and not row["anomaly"]
+
+
+@pytest.mark.slow
+def test_dask_screening_interrupted_and_resumed(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    settings = dict(
+        surfaces=["Cu(111)", "Pt(100)"],
+        adsorbates=["O", "H"],
+        calculator=CalculatorFactory(None),
+        output_dir=tmp_path,
+        site_types=("ontop", "bridge"),
+        max_sites_per_type=1,
+        layers=3,
+        size=(1, 1),
+        fix_bottom_layers=1,
+        steps=200,
+        progress=False,
+    )
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        first = screen_adsorption(executor=client, max_jobs=5, **settings)  # "killed" after 5 jobs
+        assert first.n_run == 5 and not first.complete and len(first.missing) == first.n_jobs - 5
+        results = tmp_path / "results.jsonl"
+        lines_before = results.read_text().splitlines()
+        assert len(lines_before) == 5
+        with open(results, "a") as handle:  # a record torn by the kill
+            handle.write('{"key": "ads|Cu(111)|O|ontop|0", "status": "o')
+
+        second = screen_adsorption(executor=client, **settings)
+
+    # 2 slabs + O2 + H2 + 2 surfaces x 2 adsorbates x 2 sites
+    assert second.n_jobs == 12 and second.complete and second.n_failed == 0
+    assert second.n_done_before == 5 and second.n_run == 7  # nothing finished was repeated
+    lines = results.read_text().splitlines()
+    assert lines[:5] == lines_before  # nothing lost
+    keys = [json.loads(line)["key"] for line in lines[6:]]  # after the torn line
+    assert len(keys) == 7 and not set(keys) & {json.loads(line)["key"] for line in lines_before}
+    assert len(read_results(results)) == 12
+    assert len(second.rows) == 8 and all(r["adsorption_energy_eV"] is not None for r in second.rows)
+    assert {(m["surface"], m["adsorbate"]) for m in second.minima} == {
+        (s, a) for s in ("Cu(111)", "Pt(100)") for a in ("O", "H")
+    }
+    for name in ("adsorption.csv", "adsorption.json", "adsorption.png", "structures.extxyz"):
+        assert (tmp_path / name).exists()
+    table = json.loads((tmp_path / "adsorption.json").read_text())
+    assert table["references"]["H"] == "E(slab+H) - E(slab) - 0.5 E(H2)" and table["complete"]
+    assert set(table["gas_energies_eV"]) == {"O2", "H2"}
+
+
+def test_changed_settings_are_not_mixed_into_old_results(tmp_path):
+    settings = dict(
+        calculator="emt",
+        output_dir=tmp_path,
+        n_workers=0,
+        site_types=("ontop",),
+        layers=3,
+        size=(1, 1),
+        fix_bottom_layers=1,
+        progress=False,
+    )
+    screen_adsorption(["Cu(111)"], ["H"], **settings)
+    with pytest.raises(ValueError, match="different structure or settings"):
+        screen_adsorption(["Cu(111)"], ["H"], fmax=0.02, **settings)
+    np.testing.assert_equal(len(read_results(tmp_path / "results.jsonl")), 3)

@@ -1,0 +1,120 @@
+"""CLI subcommands relax / md / adsorb / phonons: help texts and small runs with --emt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk, fcc111
+from ase.calculators.emt import EMT
+from ase.io import read, write
+
+from escn_ase.cli import main
+from escn_ase.cli_workflows import read_structure
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [
+        ("relax", ["--fmax", "--relax-cell", "--fix-bottom-layers", "--optimizer", "--emt", "--checkpoint"]),
+        ("md", ["--ensemble", "--temperature", "--timestep", "--thermostat", "--pressure", "--no-restart"]),
+        ("adsorb", ["--surfaces", "--adsorbates", "--workers", "--scheduler", "--max-jobs", "--out"]),
+        ("phonons", ["--supercell", "--displacement", "--mesh", "--path", "--plot"]),
+        ("download", ["--list", "--force", "--offline", "--cache-dir"]),
+    ],
+)
+def test_help_lists_the_options(command, options, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in options:
+        assert option in text, option
+
+
+def test_relax_and_md_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    slab = fcc111("Cu", (1, 1, 3), vacuum=5.0, periodic=True)
+    slab.positions[-1] += [0.1, 0.0, 0.1]
+    del slab.info["adsorbate_info"]  # ase's site table, which extxyz cannot store
+    write("slab.extxyz", slab)
+    assert main(["relax", "slab.extxyz", "--emt", "--fix-bottom-layers", "1", "--logfile", "relax.log"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    relaxed = read(summary["output"])
+    relaxed.calc = EMT()
+    assert np.abs(relaxed.get_forces()[1:]).max() < 0.05 and summary["converged"]
+
+    assert main(["md", "slab_relaxed.extxyz", "--emt", "--steps", "6", "--interval", "3", "--no-progress"]) == 0
+    md_summary = json.loads(capsys.readouterr().out)
+    assert md_summary["frames"] == 3 and (tmp_path / "md.png").exists() and (tmp_path / "md.csv").exists()
+
+
+def test_phonons_and_adsorb_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(
+            [
+                "phonons",
+                "--bulk",
+                "Cu",
+                "-a",
+                "3.59",
+                "--emt",
+                "--supercell",
+                "2",
+                "--mesh",
+                "4",
+                "--npoints",
+                "5",
+                "--json",
+                "ph.json",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert len(json.loads((tmp_path / "ph.json").read_text())["gamma_frequencies_THz"]) == 3
+    assert (tmp_path / "phonons.png").exists()
+
+    assert (
+        main(
+            [
+                "adsorb",
+                "--surfaces",
+                "Cu(111)",
+                "--adsorbates",
+                "O",
+                "--emt",
+                "--workers",
+                "0",
+                "--sites",
+                "ontop",
+                "--layers",
+                "3",
+                "--size",
+                "1",
+                "1",
+                "--fix-bottom-layers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "E(slab+O) - E(slab) - 0.5 E(O2)" in out and "Cu(111)" in out
+    assert (tmp_path / "adsorption" / "adsorption.csv").exists()
+
+
+def test_structures_that_ase_cannot_read_go_through_pymatgen(tmp_path):
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    path = tmp_path / "structure.json"  # pymatgen's JSON: ase.io takes .json for its database format
+    AseAtomsAdaptor.get_structure(crystal).to(filename=str(path))
+    atoms = read_structure(str(path))
+    np.testing.assert_allclose(atoms.cell, crystal.cell, atol=1e-8)
+    assert atoms.get_chemical_formula() == "Cu4"
+    with pytest.raises(FileNotFoundError):
+        read_structure(str(tmp_path / "missing.cif"))
