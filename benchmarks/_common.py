@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+import statistics
 import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -100,3 +103,108 @@ def save_fairchem_layout(model: ESCN, path: Path, template: Path) -> None:
     }
     torch.save({"state_dict": state, "normalizers": normalizers, "elementrefs": {}, "config": config,
                 "val_metrics": {}, "amp": None}, path)
+
+
+# ---------------------------------------------------------------------------------------------- speed benchmarks
+# Used when neither the default model nor configs/default_model.yaml exists.
+SMALL_CONSERVATIVE = dict(
+    lmax=3, mmax=2, sphere_channels=32, hidden_channels=64, edge_channels=32, num_layers=3, cutoff=5.0,
+    max_neighbors=None, forces="conservative", smooth_cutoff=True,
+)
+
+
+def speed_model_checkpoint(directory: Path) -> tuple[Path, str]:
+    """The checkpoint the speed benchmarks time, and a one-line description of where it came from.
+
+    The default model (models/escn-emt-small.pt) if present; else a random conservative model of
+    configs/default_model.yaml's architecture; else a random small conservative model
+    (``SMALL_CONSERVATIVE``). Random models are written to ``directory``.
+    """
+    from escn_ase import save_checkpoint
+    from escn_ase.registry import default_model_path
+
+    default = default_model_path()
+    if default.exists():
+        return default, f"default model {default}"
+    yaml_config = REPO / "configs" / "default_model.yaml"
+    if yaml_config.exists():
+        from escn_ase.training import load_config
+
+        config, origin = load_config(yaml_config).model_config(), f"random weights, architecture of {yaml_config}"
+    else:
+        config, origin = ESCNConfig(**SMALL_CONSERVATIVE), "random weights, small conservative fallback"
+    path = Path(directory) / "speed-model.pt"
+    save_checkpoint(path, random_model(config), elements=list(range(1, 90)))
+    return path, origin
+
+
+def config_summary(c: ESCNConfig) -> str:
+    """The architecture in one line."""
+    return (f"lmax={c.lmax} mmax={c.mmax} C={c.sphere_channels} H={c.hidden_channels} E={c.edge_channels} "
+            f"layers={c.num_layers} cutoff={c.cutoff} max_neighbors={c.max_neighbors} forces={c.forces}")
+
+
+def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``function()`` over ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 3, dtype: torch.dtype = torch.float32,
+                  device: str | torch.device = "cpu") -> float:
+    """Measured rate (GFLOP/s) of a ``size x size`` square matmul: the practical peak of this machine."""
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+
+    def product() -> None:
+        torch.matmul(a, b)
+        synchronize(device)
+
+    return 2 * size**3 / median_seconds(product, repeats) / 1e9
+
+
+def matmul_probe_size(quick: bool, device: str | torch.device) -> int:
+    """Side of the square matmul that measures the peak rate: large enough to saturate the device."""
+    if torch.device(device).type == "cuda":
+        return 8192
+    return 1024 if quick else 2048
+
+
+def synchronize(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; floats should already be formatted as strings by the caller."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(threads: int, device: str | torch.device = "cpu") -> str:
+    """One comment line naming the machine, torch and the thread count, printed above each table."""
+    if torch.device(device).type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = _cpu_model_name()
+    return f"# torch {torch.__version__}, {name}, {os.cpu_count()} CPUs visible, torch threads = {threads}"
+
+
+def _cpu_model_name() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

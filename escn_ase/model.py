@@ -137,12 +137,14 @@ class ESCN(torch.nn.Module):
             vectors = edge_vectors[part]
             distances = torch.linalg.norm(vectors, dim=1)
             envelope = cosine_cutoff_envelope(distances, self.config.cutoff) if self.config.smooth_cutoff else None
+            wigner = wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows)
             chunks.append(
                 EdgeChunk(
-                    source=edge_index[0, part],
-                    target=edge_index[1, part],
+                    source=edge_index[0, part].contiguous(),
+                    target=edge_index[1, part].contiguous(),
                     radial_basis=self.distance_expansion(distances),
-                    wigner=wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows),
+                    wigner=wigner,
+                    wigner_inverse=wigner.transpose(1, 2).contiguous(),
                     envelope=envelope,
                 )
             )

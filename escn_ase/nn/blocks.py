@@ -33,6 +33,7 @@ class EdgeChunk:
         radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
         wigner: ``(n_chunk, n_reduced, n_coeffs)`` rows |m| <= mmax of D(R_edge), m-major;
             rotates l-major node coefficients into the edge frame.
+        wigner_inverse: ``(n_chunk, n_coeffs, n_reduced)`` its transpose, contiguous (rotates back).
         envelope: ``(n_chunk,)`` optional smooth cutoff weight applied to each message.
     """
 
@@ -40,6 +41,7 @@ class EdgeChunk:
     target: torch.Tensor
     radial_basis: torch.Tensor
     wigner: torch.Tensor
+    wigner_inverse: torch.Tensor
     envelope: torch.Tensor | None = None
 
 
@@ -98,9 +100,13 @@ class MessageBlock(torch.nn.Module):
     def _messages(self, x: torch.Tensor, atomic_numbers: torch.Tensor, chunk: EdgeChunk) -> torch.Tensor:
         """Messages of one edge chunk in the global frame, ``(n_chunk, n_coeffs, C)``."""
         n_edges, channels = chunk.source.shape[0], x.shape[2]
-        edge_scalars = self.edge_block(chunk.radial_basis, atomic_numbers[chunk.source], atomic_numbers[chunk.target])
-        source_blocks = self.so2_block_source.forward_blocks(torch.bmm(chunk.wigner, x[chunk.source]), edge_scalars)
-        target_blocks = self.so2_block_target.forward_blocks(torch.bmm(chunk.wigner, x[chunk.target]), edge_scalars)
+        edge_scalars = self.edge_block(
+            chunk.radial_basis, atomic_numbers.index_select(0, chunk.source), atomic_numbers.index_select(0, chunk.target)
+        )
+        x_source = torch.bmm(chunk.wigner, x.index_select(0, chunk.source))
+        x_target = torch.bmm(chunk.wigner, x.index_select(0, chunk.target))
+        source_blocks = self.so2_block_source.forward_blocks(x_source, edge_scalars)
+        target_blocks = self.so2_block_target.forward_blocks(x_target, edge_scalars)
         # Coefficient-major layout (n_reduced, n_edges * C): the grid transforms become two large
         # matrix products instead of n_edges small ones.
         message = torch.cat([(s + t).transpose(0, 1) for s, t in zip(source_blocks, target_blocks)], dim=0)
@@ -110,7 +116,7 @@ class MessageBlock(torch.nn.Module):
         if chunk.envelope is not None:
             message = message * chunk.envelope[:, None, None]
         # D^T restricted to the kept columns rotates back to the global frame.
-        return torch.bmm(chunk.wigner.transpose(1, 2), message)
+        return torch.bmm(chunk.wigner_inverse, message)
 
 
 class LayerBlock(torch.nn.Module):

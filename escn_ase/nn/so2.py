@@ -78,7 +78,8 @@ class SO2Convolution(torch.nn.Module):
         offset = n_m0
         for m, order_map in enumerate(self.so2_conv, start=1):
             rows = 2 * (self.lmax - m + 1)
-            x_m = x[:, offset : offset + rows].reshape(n_edges, 2, -1)
+            # contiguous: a strided slice would make matmul fall back to a per-edge batched product
+            x_m = x[:, offset : offset + rows].contiguous().view(n_edges, 2, -1)
             outputs.append(order_map(x_m, edge_scalars).view(n_edges, rows, channels))
             offset += rows
         return outputs
