@@ -178,8 +178,9 @@ class ESCNCalculator(Calculator):
         chunk = self.edge_chunk_size
         if chunk is None:
             fitting = choose_edge_chunk_size(estimate, budget)
-            preferred = default_edge_chunk_size(self.config, self.dtype)
-            chunk = preferred if fitting is None else min(fitting, preferred)
+            # Small chunks help the CPU allocator; a GPU prefers few large kernels.
+            preferred = default_edge_chunk_size(self.config, self.dtype) if self.device.type == "cpu" else None
+            chunk = fitting if preferred is None else (preferred if fitting is None else min(fitting, preferred))
         needed = estimate.total(chunk)
         if needed > budget:
             raise StructureTooLargeError(
