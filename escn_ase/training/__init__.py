@@ -1,7 +1,7 @@
 """Training conservative eSCN models on labelled structures (``escn-ase train CONFIG.yaml``).
 
 Layers: ``config`` (what to do) -> ``data`` (labelled structures, cached graphs, batches) ->
-``scaling`` / ``metrics`` / ``schedule`` / ``ema`` / ``transfer`` (pieces of a run) -> ``trainer``
+``scaling`` / ``metrics`` / ``schedule`` / ``ema`` / ``initial_weights`` (pieces of a run) -> ``trainer``
 (the loop and its files) -> ``plots``.
 """
 

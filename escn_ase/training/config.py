@@ -131,6 +131,8 @@ class TrainConfig:
         dtype: ``float32`` or ``float64`` for the weights and the data.
         init_checkpoint: start from this escn_ase or fairchem eSCN checkpoint (fine-tuning); weights
             whose names and shapes match are reused.
+        weight_init: initialisation of the weights not taken from ``init_checkpoint``: ``lecun``
+            (variance 1/fan_in, see ``initial_weights.lecun_initialise``) or ``torch`` (its defaults).
         energy_scale: the model's ``energy_scale`` buffer; None: the force RMS of the training set
             over ``ENERGY_SCALE`` (see ``escn_ase.training.scaling``), or the init checkpoint's value.
         fit_element_references: fit per-element energies by least squares before training.
@@ -153,6 +155,7 @@ class TrainConfig:
     dtype: Literal["float32", "float64"] = "float32"
     output_dir: str = "runs/escn"
     init_checkpoint: str | None = None
+    weight_init: Literal["lecun", "torch"] = "lecun"
     energy_scale: float | None = None
     fit_element_references: bool = True
     checkpoint_every_minutes: float = 10.0
@@ -206,6 +209,8 @@ class TrainConfig:
             problems.append(f"checkpoint_every_minutes must be positive, got {self.checkpoint_every_minutes}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.model.get("forces", "conservative") != "conservative":
+            problems.append("model.forces: the trainer trains conservative models (forces = -dE/dx)")
         try:
             self.model_config()
         except TrainingConfigError as exc:
@@ -246,7 +251,9 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise TrainingConfigError(f"{path}: expected a mapping of settings at the top level, found {type(values).__name__}")
+        raise TrainingConfigError(
+            f"{path}: expected a mapping of settings at the top level, found {type(values).__name__}"
+        )
     try:
         return TrainConfig.from_dict(values)
     except TrainingConfigError as exc:

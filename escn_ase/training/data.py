@@ -160,18 +160,6 @@ class StructureSet:
             np.add.at(counts[row], atoms.numbers, 1.0)
         return counts
 
-    def subset(self, indices: Sequence[int], name: str) -> "StructureSet":
-        """A set of some of these structures, reusing their graphs."""
-        part = StructureSet.__new__(StructureSet)
-        part.name, part.config = name, self.config
-        index = np.asarray(indices, dtype=np.int64)
-        part.structures = [self.structures[i] for i in index]
-        part.graphs = [self.graphs[i] for i in index]
-        part.energies, part.atom_counts = self.energies[index], self.atom_counts[index]
-        part.forces = [self.forces[i] for i in index]
-        part.stress_mask, part.stresses = self.stress_mask[index], self.stresses[index]
-        return part
-
     def batch(self, indices: Sequence[int], device: torch.device | str, dtype: torch.dtype) -> TrainingBatch:
         """Pack the structures ``indices`` into one graph with their labels."""
         index = np.asarray(indices, dtype=np.int64)

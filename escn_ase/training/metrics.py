@@ -99,7 +99,7 @@ def evaluate(
     ``info["family"]``.
     """
     families = np.array([str(atoms.info.get("family", "")) for atoms in data.structures])
-    names = sorted(set(families) - {""}) if by_family else []
+    names = sorted({str(name) for name in families} - {""}) if by_family else []  # str, not numpy.str_
     total = ErrorAccumulator()
     per_family = {name: ErrorAccumulator() for name in names}
     order = np.arange(len(data))

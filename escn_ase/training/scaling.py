@@ -5,6 +5,8 @@ with ``ENERGY_SCALE = 0.001`` (see ``escn_ase.model``).  Two things are fitted:
 
 * ``ref[Z]``: per-element energies, least squares of the structure energies on the element
   counts.  They carry the large, composition-only part of E, so the network learns the residual.
+  (The trainer fits them to ``E`` minus the initial network's energy, which also absorbs the
+  network's initial per-element offsets.)
 * ``energy_scale``: forces are ``F = -ENERGY_SCALE * energy_scale * d(sum raw)/dx``.  A freshly
   initialised network has raw outputs and gradients of order one, so choosing
   ``energy_scale = rms(F) * 1 A / ENERGY_SCALE`` makes the raw gradients needed to fit the forces

@@ -4,7 +4,9 @@ Files written to ``config.output_dir``:
 
     config.yaml    the full config of the run
     train.log      the log
-    log.csv        one row per epoch (``Trainer.CSV_COLUMNS``; units in the column names)
+    log.csv        one row per epoch, plus one with a fractional epoch where a budget stopped training
+                   inside an epoch (``Trainer.CSV_COLUMNS``; units in the column names; ``lr`` is
+                   the rate after the epoch's last step, ``time_s`` the training time so far)
     learning_curve.png
     last.pt        resumable state (model, EMA, optimizer, schedule, position, RNG), every epoch and
                    every ``checkpoint_every_minutes``
@@ -14,7 +16,6 @@ Files written to ``config.output_dir``:
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import logging
@@ -39,7 +40,7 @@ from .metrics import batch_loss, evaluate, predict_batch
 from .plots import plot_learning_curve
 from .scaling import choose_energy_scale, fit_element_references
 from .schedule import LearningRateSchedule
-from .transfer import transfer_weights
+from .initial_weights import lecun_initialise, transfer_weights
 
 __all__ = ["Trainer", "train", "TRAINING_STATE_FORMAT"]
 
@@ -87,16 +88,12 @@ class Trainer:
             raise FileExistsError(
                 f"{self.last_path} exists: pass --resume to continue that run, or choose another output_dir"
             )
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-
         source = None
         if saved is not None:
             model_config = ESCNConfig.from_dict(saved["model_config"])
         else:
             source = load_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
             model_config = config.model_config(source.config if source else None)
-        if model_config.forces != "conservative":
-            raise TrainingConfigError("the trainer trains conservative models: set model.forces to 'conservative'")
         self.model_config = model_config
 
         self.train_set, self.val_set, self.test_set, self.data_info = self._load_data(model_config)
@@ -104,18 +101,21 @@ class Trainer:
             [int(z) for z in saved["elements"]] if saved is not None else self._covered_elements(source)
         )
         self._check_elements()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
 
         torch.manual_seed(config.seed)
         self.model = ESCN(model_config)
+        if config.weight_init == "lecun":
+            lecun_initialise(self.model)
         self.init_summary: str | None = None
         self.scaling: dict = {}
-        if saved is None:
-            if source is not None:
-                report = transfer_weights(self.model, source)
-                self.init_summary = report.summary(source)
-                logger.info(self.init_summary)
-            self.scaling = self._fit_output_scaling(source)
+        if source is not None:
+            report = transfer_weights(self.model, source)
+            self.init_summary = report.summary(source)
+            logger.info(self.init_summary)
         self.model.to(device=self.device, dtype=self.dtype)
+        if saved is None:
+            self.scaling = self._fit_output_scaling(source)
 
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
@@ -145,8 +145,7 @@ class Trainer:
         self._session_time_base = 0.0
         if saved is not None:
             self._restore(saved)
-        else:
-            save_config(config, self.output_dir / "config.yaml")
+        save_config(config, self.output_dir / "config.yaml")
         n_parameters = sum(p.numel() for p in self.model.parameters())
         logger.info(
             "model %s: %d parameters; %d train / %d val / %d test structures; %d steps per epoch on %s (%s)",
@@ -168,18 +167,23 @@ class Trainer:
         train_structures = read_labelled_structures(data.train, **keys)
         info = {"train_file": data.train, "val_file": data.val, "test_file": data.test}
         if data.val:
-            train_set = StructureSet(train_structures, model_config, "train")
-            val_set = StructureSet(read_labelled_structures(data.val, **keys), model_config, "val")
+            val_structures = read_labelled_structures(data.val, **keys)
         else:
-            full = StructureSet(train_structures, model_config, "train")
-            order = np.random.default_rng(self.config.seed).permutation(len(full))
-            n_val = max(1, round(data.val_fraction * len(full)))
-            if n_val >= len(full):
-                raise TrainingConfigError(f"{data.train}: {len(full)} structures are too few to hold out a validation set")
-            val_set = full.subset(np.sort(order[:n_val]), "val")
-            train_set = full.subset(np.sort(order[n_val:]), "train")
+            order = np.random.default_rng(self.config.seed).permutation(len(train_structures))
+            n_val = max(1, round(data.val_fraction * len(train_structures)))
+            if n_val >= len(train_structures):
+                raise TrainingConfigError(
+                    f"{data.train}: {len(train_structures)} structures are too few to hold out a validation set"
+                )
+            held_out = set(order[:n_val].tolist())
+            val_structures = [a for i, a in enumerate(train_structures) if i in held_out]
+            train_structures = [a for i, a in enumerate(train_structures) if i not in held_out]
             info["val_from_train"] = {"fraction": data.val_fraction, "seed": self.config.seed}
-        test_set = StructureSet(read_labelled_structures(data.test, **keys), model_config, "test") if data.test else None
+        train_set = StructureSet(train_structures, model_config, "train")
+        val_set = StructureSet(val_structures, model_config, "val")
+        test_set = None
+        if data.test:
+            test_set = StructureSet(read_labelled_structures(data.test, **keys), model_config, "test")
         info["split_counts"] = {
             "train": len(train_set),
             "val": len(val_set),
@@ -228,58 +232,67 @@ class Trainer:
 
     @torch.no_grad()
     def _fit_output_scaling(self, source: LoadedModel | None) -> dict:
-        """Set ``element_references``, ``energy_scale`` and ``energy_mean`` (see ``scaling``).
+        """Set ``energy_scale``, ``element_references`` and ``energy_mean`` (see ``scaling``).
 
-        From scratch, the references are fitted to the energies.  From an init checkpoint, its
-        energy scale and references are kept and the references are corrected by a fit to the
-        residual of the initial model, which is what fine-tuning onto another reference energy
-        (another DFT code or functional) needs.
+        The scale comes from the config, else the init checkpoint (whose weights were trained
+        for it), else the training forces.  The element references (the checkpoint's, or zero)
+        are then corrected by a least-squares fit to the residual ``E - E_initial_model``, which
+        removes the initial network's per-element offsets and, when fine-tuning, a change of
+        reference energies (another DFT code or functional).
         """
         model, data = self.model, self.train_set
-        # A per-structure constant would bias structures by size; element references carry the offset.
-        model.energy_mean.zero_()
-        references = np.zeros(model.element_references.shape[0])
-        scale, reason = None, ""
+        counts = data.composition_matrix(model.element_references.shape[0])
+        composition_only = fit_element_references(counts, data.energies)
+        label_residual = (data.energies - counts @ composition_only) / data.atom_counts
         if self.config.energy_scale is not None:
             scale, reason = self.config.energy_scale, "config"
         elif source is not None:
             scale, reason = float(source.model.energy_scale), f"kept from {source.path}"
+        else:
+            scale, reason = choose_energy_scale(data.forces, label_residual)
+        model.energy_scale.fill_(scale)
+        # A per-structure constant would bias structures by size; element references carry the offset.
+        model.energy_mean.zero_()
+        references = np.zeros(counts.shape[1])
         if source is not None:
             theirs = source.model.element_references.double().numpy()
             shared = min(len(theirs), len(references))
             references[:shared] = theirs[:shared]
-            model.element_references.copy_(torch.as_tensor(references))
-            model.energy_scale.fill_(scale)
-            baseline = _energies(model, data, 4 * self.config.batch_size)
-        else:
-            baseline = np.zeros(len(data))
-        target = data.energies - baseline
-        counts = data.composition_matrix(len(references))
-        if self.config.fit_element_references:
-            correction = fit_element_references(counts, target)
-            references += correction
-            target = target - counts @ correction
         model.element_references.copy_(torch.as_tensor(references))
-        residual_per_atom = target / data.atom_counts
-        if scale is None:
-            scale, reason = choose_energy_scale(data.forces, residual_per_atom)
-        model.energy_scale.fill_(scale)
+        initial_error = data.energies - self._energies(model, data)
+        if self.config.fit_element_references:
+            correction = fit_element_references(counts, initial_error)
+            references += correction
+            initial_error -= counts @ correction
+            model.element_references.copy_(torch.as_tensor(references))
 
         scaling = {
-            "element_references_ev": {chemical_symbols[z]: float(references[z]) for z in self.elements},
             "energy_scale": float(scale),
             "energy_scale_from": reason,
-            "residual_energy_rms_ev_per_atom": float(np.sqrt(np.mean(residual_per_atom**2))),
+            "element_references_ev": {chemical_symbols[z]: float(references[z]) for z in self.elements},
+            "composition_only_references_ev": {chemical_symbols[z]: float(composition_only[z]) for z in self.elements},
+            "label_residual_rms_ev_per_atom": float(np.sqrt(np.mean(label_residual**2))),
+            "initial_energy_rmse_ev_per_atom": float(np.sqrt(np.mean((initial_error / data.atom_counts) ** 2))),
         }
         logger.info(
-            "output scaling: energy_scale %.4g (%s); residual energy RMS after element references %.4g eV/atom; "
-            "references (eV) %s",
+            "output scaling: energy_scale %.4g (%s); energy RMS per atom beyond composition %.4g eV/atom; "
+            "initial model energy RMSE %.4g eV/atom; element references (eV) %s",
             scale,
             reason,
-            scaling["residual_energy_rms_ev_per_atom"],
+            scaling["label_residual_rms_ev_per_atom"],
+            scaling["initial_energy_rmse_ev_per_atom"],
             {k: round(v, 4) for k, v in scaling["element_references_ev"].items()},
         )
         return scaling
+
+    def _energies(self, model: ESCN, data: StructureSet) -> np.ndarray:
+        """``(n_structures,)`` energies of ``model`` on ``data``, no gradients."""
+        with torch.no_grad():
+            parts = [
+                model(**batch.graph.model_inputs())["energy"].double().cpu().numpy()
+                for batch in data.batches(4 * self.config.batch_size, self.device, self.dtype)
+            ]
+        return np.concatenate(parts)
 
     # ------------------------------------------------------------------ one step
     def train_step(self, batch: TrainingBatch) -> tuple[float, dict[str, float]]:
@@ -328,13 +341,10 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.schedule.lr:.3g}")
-                now = time.monotonic()
-                if config.max_steps is not None and self.global_step >= config.max_steps:
-                    stopped_by = "max_steps"
-                elif config.max_minutes is not None and now - self._session_start >= 60.0 * config.max_minutes:
-                    stopped_by = "max_minutes"
+                stopped_by = self._stop_reason()
                 if stopped_by is not None:
                     break
+                now = time.monotonic()
                 if now - last_save >= 60.0 * config.checkpoint_every_minutes and self.batch_in_epoch < len(batches):
                     self._save_last()
                     last_save = now
@@ -349,9 +359,18 @@ class Trainer:
             if self.epoch == 1 and complete and config.max_minutes is not None:
                 self._log_budget_estimate()
         if stopped_by is not None:
-            logger.info("stopping: %s reached after %d steps (epoch %.2f)", stopped_by, self.global_step,
-                        self.history[-1]["epoch"])
+            epoch = self.history[-1]["epoch"]
+            logger.info("stopping: %s reached after %d steps (epoch %.2f)", stopped_by, self.global_step, epoch)
         return self._finish(stopped_by or "epochs")
+
+    def _stop_reason(self) -> str | None:
+        """``"max_steps"`` or ``"max_minutes"`` once that limit is reached, else None."""
+        if self.config.max_steps is not None and self.global_step >= self.config.max_steps:
+            return "max_steps"
+        minutes = (time.monotonic() - self._session_start) / 60.0
+        if self.config.max_minutes is not None and minutes >= self.config.max_minutes:
+            return "max_minutes"
+        return None
 
     def _end_of_epoch(self, complete: bool, n_batches: int) -> None:
         self._update_time()
@@ -364,6 +383,10 @@ class Trainer:
             "lr": self.schedule.lr,
             "train_loss": self.epoch_loss_sum / self.epoch_loss_steps if self.epoch_loss_steps else None,
         }
+        if not math.isfinite(val["loss"]):
+            raise FloatingPointError(
+                f"the validation loss is {val['loss']} at step {self.global_step}: lower optimizer.lr"
+            )
         row.update({f"val_{key}": value for key, value in val.items() if key != "n_structures"})
         self.history.append(row)
         if complete:
@@ -549,14 +572,6 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
 
 # ---------------------------------------------------------------------- helpers
-def _energies(model: ESCN, data: StructureSet, batch_size: int) -> np.ndarray:
-    """``(n_structures,)`` energies of ``model`` on ``data`` (float64 copy on the CPU, no gradients)."""
-    reference = copy.deepcopy(model).to("cpu", torch.float64)
-    with torch.no_grad():
-        parts = [reference(**batch.graph.model_inputs())["energy"].numpy() for batch in data.batches(batch_size, "cpu", torch.float64)]
-    return np.concatenate(parts)
-
-
 def _atomic(path: Path, write) -> None:
     """Write through a temporary file so that an interrupted save never leaves a truncated file."""
     temporary = path.with_name(path.name + ".tmp")
@@ -570,7 +585,9 @@ def _progress_bar(total: int, initial: int, description: str, config: TrainConfi
     try:
         from tqdm import tqdm
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the progress bar needs tqdm: pip install 'escn-ase[train]' (or progress_bar: false)") from exc
+        raise ImportError(
+            "the progress bar needs tqdm: pip install 'escn-ase[train]' (or progress_bar: false)"
+        ) from exc
     return tqdm(total=total, initial=initial, desc=description, leave=False, dynamic_ncols=True)
 
 
