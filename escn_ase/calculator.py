@@ -183,11 +183,14 @@ class ESCNCalculator(Calculator):
             chunk = fitting if preferred is None else (preferred if fitting is None else min(fitting, preferred))
         needed = estimate.total(chunk)
         if needed > budget:
+            # Memory grows linearly with the structure at fixed density: scale to what fits.
+            fitting_atoms = int(batch.n_atoms * budget / needed)
             raise StructureTooLargeError(
                 f"evaluating {batch.n_atoms} atoms with {batch.n_edges} edges needs about "
                 f"{needed / 2**30:.1f} GiB but {budget / 2**30:.1f} GiB are available on {self.device} "
                 f"({'forces by autograd keep every layer' if self.conservative else 'even with edge chunking'}); "
-                "use a smaller structure, split it into batches, or a device with more memory"
+                f"about {fitting_atoms} atoms at this density would fit. Use a smaller structure, split a batch, "
+                "or a device with more memory (memory_fraction raises the share of free memory that may be used)"
             )
         return chunk
 
