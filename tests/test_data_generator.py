@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 import pytest
 from ase.calculators.emt import EMT
 from ase.io import write
@@ -126,6 +127,10 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
             # The adsorbate sits above the surface: its lowest atom is above the slab's mean height.
             light = np.isin(atoms.numbers, [1, 6, 7, 8])
             assert atoms.positions[light, 2].min() > atoms.positions[~light, 2].mean()
+        elif atoms.info["family"] == "gas":
+            # one isolated molecule of the named formula, far from its periodic images
+            assert Atoms(atoms.info["molecule"]).symbols.formula == atoms.symbols.formula
+            assert atoms.cell.lengths().min() >= 12.0
         else:
             assert set(atoms.get_chemical_symbols()) <= ALLOWED_ELEMENTS - {"H", "C", "N", "O"}
 
@@ -163,7 +168,8 @@ def test_group_split_is_seeded_and_near_the_fractions():
     assert first == assign_splits(groups, (0.8, 0.1, 0.1), seed=5)
     assert first != assign_splits(groups, (0.8, 0.1, 0.1), seed=6)
     counts = Counter(first.values())
-    assert counts == {"train": 960, "val": 120, "test": 120}
+    n_families = len(FAMILIES)
+    assert counts == {"train": 160 * n_families, "val": 20 * n_families, "test": 20 * n_families}
 
 
 def test_numeric_size_scales_the_recipe():

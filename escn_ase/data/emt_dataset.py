@@ -63,7 +63,7 @@ __all__ = [
 
 GENERATOR_VERSION = "1.0"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
-FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate")
+FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_SALT = 7919  # distinguishes the split shuffle's random stream from the structure streams
 
@@ -95,6 +95,9 @@ class Recipe:
     # FIRE steps that bring a freshly placed adsorbate near EMT's minimum before the ``adsorbate`` family's
     # rattled copies and the ``md_adsorbate`` MD start (raw placements give forces of 10-20 eV/A in EMT).
     adsorbate_prerelax_steps: int = 30
+    # Gas molecules (the adsorption-energy references): EMT-relaxed, then bond-stretched and rattled copies.
+    gas_copies: int = 6
+    gas_bond_strain: float = 0.08
 
     def structures_per_group(self, family: str) -> int:
         """Structures a group of ``family`` yields before filtering."""
@@ -106,6 +109,7 @@ class Recipe:
             "adsorbate": self.adsorbate_copies,
             "md_adsorbate": md,
             "relax_adsorbate": self.relax_frames,  # at most: a relaxation that converges early gives fewer
+            "gas": self.gas_copies,
         }[family]
 
     def expected_structures(self) -> int:
@@ -119,11 +123,12 @@ _SMALL_GROUPS = {
     "adsorbate": 150,
     "md_adsorbate": 25,
     "relax_adsorbate": 40,
+    "gas": 40,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.
     "tiny": Recipe(
-        groups={"bulk": 4, "md_bulk": 3, "slab": 3, "adsorbate": 4, "md_adsorbate": 3, "relax_adsorbate": 3},
+        groups={"bulk": 4, "md_bulk": 3, "slab": 3, "adsorbate": 4, "md_adsorbate": 3, "relax_adsorbate": 3, "gas": 3},
         bulk_copies=2,
         slab_copies=2,
         adsorbate_copies=2,
@@ -250,6 +255,17 @@ def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atom
             recipe.md_adsorbate_timestep_fs,
             fixed=st.bottom_layer_indices(base, n_slab),
         )
+    elif family == "gas":
+        name = st.GAS_MOLECULES[index % len(st.GAS_MOLECULES)]
+        base = relaxed_copy(st.gas_molecule_in_box(name, rng), recipe.relax_max_steps)
+        centre = base.positions.mean(axis=0)
+        for _ in range(recipe.gas_copies):
+            copy = base.copy()
+            scale = 1.0 + float(rng.uniform(-recipe.gas_bond_strain, recipe.gas_bond_strain))
+            copy.positions = centre + (copy.positions - centre) * scale
+            st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+            copy.info["molecule"] = name
+            frames.append(copy)
     else:  # relax_adsorbate
         base, n_slab = _slab_with_adsorbate(recipe, rng)
         st.rattle(base, rng, recipe.relax_start_rattle)

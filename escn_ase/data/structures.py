@@ -23,6 +23,8 @@ __all__ = [
     "apply_random_strain",
     "bottom_layer_indices",
     "emt_lattice_constant",
+    "GAS_MOLECULES",
+    "gas_molecule_in_box",
     "place_random_adsorbate",
     "random_bulk",
     "random_composition",
@@ -71,6 +73,22 @@ _NAMED_SITES = {
 _SITE_HEIGHT = {"ontop": (1.55, 1.85), "bridge": (1.15, 1.55), "hollow": (0.95, 1.25)}
 # Closest approach allowed between an adsorbate atom and the slab when placing it (hydrogen, heavier).
 _MIN_CONTACT = (1.1, 1.5)
+
+
+# Gas-phase molecules (ase.build.molecule names): the references of adsorption energies need them.
+GAS_MOLECULES: tuple[str, ...] = ("O2", "H2", "N2", "CO", "H2O", "CH4", "NH3", "OH", "NO", "CO2")
+
+
+def gas_molecule_in_box(name: str, rng: np.random.Generator, box: float = 12.0) -> Atoms:
+    """A gas molecule, randomly oriented, in a periodic cubic box far larger than any cutoff used here."""
+    from ase.build import molecule
+
+    atoms = molecule(name)
+    atoms.rotate(float(rng.uniform(0.0, 360.0)), rng.normal(size=3) + 1e-9, center="COP")
+    atoms.cell = np.eye(3) * box
+    atoms.center()
+    atoms.pbc = True
+    return atoms
 
 
 @cache
