@@ -9,15 +9,19 @@ import sys
 __all__ = ["main", "build_parser"]
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--checkpoint/-c``, ``--device``, ``--dtype``: the options of every command that loads a model."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
         "--checkpoint",
         "-c",
         default=None,
-        help="checkpoint path (fairchem/OCP eSCN file or escn_ase format); default: the shipped default model",
+        help="checkpoint path (fairchem/OCP eSCN file or escn_ase format) or registered model name "
+        "(see `escn-ase download --list`); default: the shipped default model",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    group.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    return group
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -50,13 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="describe a checkpoint (config, elements, force type)")
-    _add_model_options(info)
+    add_model_options(info)
     info.set_defaults(func=_cmd_info)
 
     evaluate = sub.add_parser("eval", help="energies and forces of the structures in a file (any ase.io format)")
     evaluate.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
     evaluate.add_argument("--index", default=":", help="frames to read (ase.io index syntax), default all")
-    _add_model_options(evaluate)
+    add_model_options(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
     from .train import register as register_train

@@ -33,16 +33,9 @@ def read_structure(path: str, index: str | int = -1):
 
 
 def _add_calculator_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument(
-        "--checkpoint",
-        "-c",
-        default=None,
-        help="checkpoint path or registered model name (see `escn-ase download --list`); default: the default model",
-    )
-    group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
-    group.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    group.add_argument(
+    from .cli import add_model_options  # imported here: cli imports this module to register commands
+
+    add_model_options(parser).add_argument(
         "--emt", action="store_true", help="use ASE's EMT potential instead of an eSCN model (comparisons, smoke tests)"
     )
 
