@@ -21,7 +21,7 @@ from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
 
-__all__ = ["ESCNCalculator"]
+__all__ = ["ESCNCalculator", "resolve_device"]
 
 logger = logging.getLogger("escn_ase")
 _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
@@ -29,7 +29,8 @@ _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names as torch.device, refusing unavailable CUDA."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
@@ -76,7 +77,7 @@ class ESCNCalculator(Calculator):
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.dtype = _DTYPES[dtype]
         self.neighbor_ties = neighbor_ties
         self.edge_chunk_size = edge_chunk_size

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import silu
 
-from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
+from ..so3 import from_grid_matrix, to_grid_matrix
 from .so2 import SO2Convolution
 
 __all__ = ["EdgeChunk", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
@@ -88,7 +88,6 @@ class MessageBlock(torch.nn.Module):
         # Edge-frame grid of the pointwise nonlinearity, restricted to the |m| <= mmax coefficients.
         self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
         self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
-        self.n_coeffs = coefficient_layout(lmax, mmax).n_coeffs
 
     def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: list[EdgeChunk]) -> torch.Tensor:
         """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape."""

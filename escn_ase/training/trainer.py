@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from ..calculator import _resolve_device
+from ..calculator import resolve_device
 from ..checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ..model import ESCN, ESCNConfig
 from .config import TrainConfig, TrainingConfigError, save_config
@@ -78,7 +78,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = config
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.dtype = _DTYPES[config.dtype]
         self.output_dir = Path(config.output_dir)
         self.last_path = self.output_dir / "last.pt"
