@@ -27,8 +27,10 @@ from typing import Literal
 
 import torch
 
-from .nn import EdgeChunk, EnergyBlock, ForceBlock, GaussianBasis, LayerBlock, cosine_cutoff_envelope
+from .nn import EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, GaussianBasis, LayerBlock, cosine_cutoff_envelope
 from .so3 import coefficient_layout, edge_rotation_matrices, sphere_sample_points
+from .nn.edge_groups import group_edges
+from .nn.first_layer import order_rows, pad_order_rows
 from .so3 import spherical_harmonics_unnormalized, wigner_d_rows
 
 __all__ = ["ESCNConfig", "ESCN", "ENERGY_SCALE"]
@@ -123,23 +125,27 @@ class ESCN(torch.nn.Module):
         self.register_buffer("element_references", torch.zeros(c.max_num_elements))
 
     # ------------------------------------------------------------------ graph-side helpers
-    def _edge_chunks(
+    def _edge_graph(
         self,
         edge_index: torch.Tensor,
         edge_vectors: torch.Tensor,
+        n_atoms: int,
         edge_chunk_size: int | None,
-    ) -> list[EdgeChunk]:
+    ) -> EdgeGraph:
         n_edges = edge_index.shape[1]
         size = max(n_edges, 1) if not edge_chunk_size else max(1, edge_chunk_size)
         chunks = []
+        rows_per_chunk = []
         for start in range(0, n_edges, size):
-            part = slice(start, start + size)
+            part = slice(start, min(start + size, n_edges))
             vectors = edge_vectors[part]
             distances = torch.linalg.norm(vectors, dim=1)
             envelope = cosine_cutoff_envelope(distances, self.config.cutoff) if self.config.smooth_cutoff else None
             wigner = wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows)
+            rows_per_chunk.append(order_rows(wigner, self.layout))
             chunks.append(
                 EdgeChunk(
+                    edges=part,
                     source=edge_index[0, part].contiguous(),
                     target=edge_index[1, part].contiguous(),
                     radial_basis=self.distance_expansion(distances),
@@ -148,7 +154,18 @@ class ESCN(torch.nn.Module):
                     envelope=envelope,
                 )
             )
-        return chunks
+        if rows_per_chunk:
+            rows = [torch.cat(parts, dim=0) for parts in zip(*rows_per_chunk)]
+        else:
+            rows = [
+                edge_vectors.new_zeros(0, 1 if m == 0 else 2, self.layout.n_coeffs - m * m)
+                for m in range(self.config.mmax + 1)
+            ]
+        return EdgeGraph(
+            chunks=chunks,
+            source_rows=pad_order_rows(rows, group_edges(edge_index[0], n_atoms)),
+            target_rows=pad_order_rows(rows, group_edges(edge_index[1], n_atoms)),
+        )
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -169,7 +186,7 @@ class ESCN(torch.nn.Module):
         c = self.config
         n_atoms = atomic_numbers.shape[0]
         edge_vectors = positions[edge_index[0]] - positions[edge_index[1]] + edge_shifts
-        edges = self._edge_chunks(edge_index, edge_vectors, edge_chunk_size)
+        edges = self._edge_graph(edge_index, edge_vectors, n_atoms, edge_chunk_size)
 
         x = positions.new_zeros(n_atoms, self.layout.n_coeffs, c.sphere_channels)
         x[:, 0, :] = self.sphere_embedding(atomic_numbers)

@@ -1,12 +1,13 @@
 """Neural-network layers of eSCN: radial basis, SO(2) convolution, blocks and heads."""
 
-from .blocks import EdgeBlock, EdgeChunk, EnergyBlock, ForceBlock, LayerBlock, MessageBlock
+from .blocks import EdgeBlock, EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, LayerBlock, MessageBlock
 from .radial import GaussianBasis, cosine_cutoff_envelope
 from .so2 import SO2Convolution, SO2OrderMap
 
 __all__ = [
     "EdgeBlock",
     "EdgeChunk",
+    "EdgeGraph",
     "EnergyBlock",
     "ForceBlock",
     "GaussianBasis",

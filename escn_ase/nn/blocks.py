@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import silu
 
-from ..so3 import from_grid_matrix, to_grid_matrix
+from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
+from .first_layer import PaddedOrderRows, first_layer_on_edges
 from .so2 import SO2Convolution
 
-__all__ = ["EdgeChunk", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
+__all__ = ["EdgeChunk", "EdgeGraph", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
 
 
 def _silu_fresh(x: torch.Tensor) -> torch.Tensor:
@@ -28,6 +29,7 @@ class EdgeChunk:
     """A slice of the edges, with what every layer needs of it.
 
     Attributes:
+        edges: the chunk's slice of the whole graph's edges.
         source: ``(n_chunk,)`` neighbour index j (messages flow j -> i).
         target: ``(n_chunk,)`` centre index i (messages are summed here).
         radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
@@ -37,12 +39,26 @@ class EdgeChunk:
         envelope: ``(n_chunk,)`` optional smooth cutoff weight applied to each message.
     """
 
+    edges: slice
     source: torch.Tensor
     target: torch.Tensor
     radial_basis: torch.Tensor
     wigner: torch.Tensor
     wigner_inverse: torch.Tensor
     envelope: torch.Tensor | None = None
+
+
+@dataclass
+class EdgeGraph:
+    """What every layer needs of the edges: chunks, and the frame rows laid out node by node.
+
+    ``source_rows`` / ``target_rows``: order rows of the edge frames grouped by the source /
+    target node, for the first SO(2) layer computed per node (``escn_ase.nn.first_layer``).
+    """
+
+    chunks: list[EdgeChunk]
+    source_rows: PaddedOrderRows
+    target_rows: PaddedOrderRows
 
 
 class EdgeBlock(torch.nn.Module):
@@ -85,27 +101,44 @@ class MessageBlock(torch.nn.Module):
         args = (lmax, mmax, sphere_channels, hidden_channels, edge_channels)
         self.so2_block_source = SO2Convolution(*args)
         self.so2_block_target = SO2Convolution(*args)
+        self.layout = coefficient_layout(lmax, mmax)
         # Edge-frame grid of the pointwise nonlinearity, restricted to the |m| <= mmax coefficients.
         self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
         self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
 
-    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: list[EdgeChunk]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, graph: EdgeGraph) -> torch.Tensor:
         """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape."""
+        # First SO(2) layer of both convolutions for all edges, computed per node.
+        source_first, target_first = first_layer_on_edges(
+            x, [self.so2_block_source, self.so2_block_target], [graph.source_rows, graph.target_rows], self.layout
+        )
         out = x.new_zeros(x.shape)
-        for chunk in edges:
-            out = out.index_add(0, chunk.target, self._messages(x, atomic_numbers, chunk))
+        for chunk in graph.chunks:
+            message = self._messages(
+                x,
+                atomic_numbers,
+                chunk,
+                [first[chunk.edges] for first in source_first],
+                [first[chunk.edges] for first in target_first],
+            )
+            out = out.index_add(0, chunk.target, message)
         return out
 
-    def _messages(self, x: torch.Tensor, atomic_numbers: torch.Tensor, chunk: EdgeChunk) -> torch.Tensor:
+    def _messages(
+        self,
+        x: torch.Tensor,
+        atomic_numbers: torch.Tensor,
+        chunk: EdgeChunk,
+        source_first: list[torch.Tensor],
+        target_first: list[torch.Tensor],
+    ) -> torch.Tensor:
         """Messages of one edge chunk in the global frame, ``(n_chunk, n_coeffs, C)``."""
         n_edges, channels = chunk.source.shape[0], x.shape[2]
         edge_scalars = self.edge_block(
             chunk.radial_basis, atomic_numbers.index_select(0, chunk.source), atomic_numbers.index_select(0, chunk.target)
         )
-        x_source = torch.bmm(chunk.wigner, x.index_select(0, chunk.source))
-        x_target = torch.bmm(chunk.wigner, x.index_select(0, chunk.target))
-        source_blocks = self.so2_block_source.forward_blocks(x_source, edge_scalars)
-        target_blocks = self.so2_block_target.forward_blocks(x_target, edge_scalars)
+        source_blocks = self.so2_block_source.from_first(source_first, edge_scalars)
+        target_blocks = self.so2_block_target.from_first(target_first, edge_scalars)
         # Coefficient-major layout (n_reduced, n_edges * C): the grid transforms become two large
         # matrix products instead of n_edges small ones.
         message = torch.cat([(s + t).transpose(0, 1) for s, t in zip(source_blocks, target_blocks)], dim=0)
@@ -141,14 +174,20 @@ class LayerBlock(torch.nn.Module):
         self.register_buffer("to_grid", to_grid_matrix(lmax, lmax), persistent=False)
         self.register_buffer("from_grid", from_grid_matrix(lmax, lmax), persistent=False)
 
-    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: list[EdgeChunk]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: EdgeGraph) -> torch.Tensor:
         """-> the layer's update ``(n_atoms, n_coeffs, C)`` (the caller adds the residual)."""
         message = self.message_block(x, atomic_numbers, edges)
-        grid = torch.einsum("gi,nic->ngc", self.to_grid, torch.cat([x, message], dim=2))
-        grid = _silu_fresh(self.fc1_sphere(grid))
+        n_atoms, n_coeffs, channels = x.shape
+        # Coefficient-major rows (n_coeffs * n_atoms, 2C): every transform below is one plain GEMM.
+        both = torch.cat([x, message], dim=2).transpose(0, 1).reshape(n_coeffs * n_atoms, 2 * channels)
+        # fc1_sphere (over channels, no bias) commutes with the grid transform (over coefficients):
+        # applying it to the n_coeffs coefficients instead of the grid points is ~4x cheaper.
+        hidden = self.fc1_sphere(both).view(n_coeffs, n_atoms * channels)
+        grid = _silu_fresh(torch.mm(self.to_grid, hidden)).view(-1, channels)  # (n_grid * n_atoms, C)
         grid = _silu_fresh(self.fc2_sphere(grid))
-        grid = self.fc3_sphere(grid)
-        return torch.einsum("gi,ngc->nic", self.from_grid, grid)
+        grid = self.fc3_sphere(grid).view(-1, n_atoms * channels)
+        update = torch.mm(self.from_grid.t(), grid).view(n_coeffs, n_atoms, channels)
+        return update.transpose(0, 1).contiguous()
 
 
 class EnergyBlock(torch.nn.Module):

@@ -32,12 +32,18 @@ class SO2OrderMap(torch.nn.Module):
         self.fc1_i = torch.nn.Linear(in_features, hidden_channels, bias=False)
         self.fc2_i = torch.nn.Linear(hidden_channels, in_features, bias=False)
 
+    def first_weight(self) -> torch.Tensor:
+        """``(2H, K)``: the real and imaginary first layers stacked (one product does both)."""
+        return torch.cat([self.fc1_r.weight, self.fc1_i.weight], dim=0)
+
     def forward(self, x_m: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
         """``x_m (n_edges, 2, K)`` (rows: +m, -m) and ``edge_scalars (n_edges, E)`` -> ``(n_edges, 2, K)``."""
+        return self.from_first(torch.matmul(x_m, self.first_weight().t()), edge_scalars)
+
+    def from_first(self, first: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
+        """The rest of the map given the first layer's output ``first (n_edges, 2, 2H)`` -> ``(n_edges, 2, K)``."""
         hidden = self.hidden_channels
         gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, hidden)
-        # One product for the real and imaginary first layers: (n_edges, 2, 2H).
-        first = torch.matmul(x_m, torch.cat([self.fc1_r.weight, self.fc1_i.weight], dim=0).t())
         # (a + ib)(W_r + i W_i): the +m row is A(+m) - B(-m) and the -m row A(-m) + B(+m), with
         # A = fc2_r(h_r), B = fc2_i(h_i).  Swapping the rows of h_i and negating the new +m row lets
         # one product with [fc2_r | fc2_i] produce both rows at once.
@@ -68,21 +74,47 @@ class SO2Convolution(torch.nn.Module):
             for m in range(1, mmax + 1)
         )
 
-    def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
-        """The output split by order: ``[(n_edges, lmax+1, C), (n_edges, 2(lmax-m+1), C) for m = 1..mmax]``."""
-        n_edges, channels = x.shape[0], self.sphere_channels
+    def first_weight(self, m: int) -> torch.Tensor:
+        """First-layer weight of order m: ``(H, (lmax+1) C)`` for m = 0, ``(2H, (lmax-m+1) C)`` for m > 0.
+
+        Input features are ordered (l, channel), l from m up.
+        """
+        return self.fc1_m0.weight if m == 0 else self.so2_conv[m - 1].first_weight()
+
+    def first_layer(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """First layer on edge-frame coefficients ``x (n_edges, n_reduced, C)``, m-major.
+
+        Returns ``[(n_edges, 1, H)] + [(n_edges, 2, 2H) for m = 1..mmax]``.
+        """
+        n_edges = x.shape[0]
         n_m0 = self.lmax + 1
-        gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
-        out_m0 = self.fc2_m0(self.fc1_m0(x[:, :n_m0].reshape(n_edges, -1)) * gate0)
-        outputs = [out_m0.view(n_edges, n_m0, channels)]
+        firsts = [torch.matmul(x[:, :n_m0].reshape(n_edges, 1, -1), self.first_weight(0).t())]
         offset = n_m0
-        for m, order_map in enumerate(self.so2_conv, start=1):
+        for m in range(1, self.mmax + 1):
             rows = 2 * (self.lmax - m + 1)
             # contiguous: a strided slice would make matmul fall back to a per-edge batched product
             x_m = x[:, offset : offset + rows].contiguous().view(n_edges, 2, -1)
-            outputs.append(order_map(x_m, edge_scalars).view(n_edges, rows, channels))
+            firsts.append(torch.matmul(x_m, self.first_weight(m).t()))
             offset += rows
+        return firsts
+
+    def from_first(self, firsts: list[torch.Tensor], edge_scalars: torch.Tensor) -> list[torch.Tensor]:
+        """The rest of the convolution given ``first_layer``'s outputs.
+
+        Returns the output split by order: ``[(n_edges, lmax+1, C)] + [(n_edges, 2(lmax-m+1), C)]``.
+        """
+        n_edges, channels = edge_scalars.shape[0], self.sphere_channels
+        gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
+        out_m0 = self.fc2_m0(firsts[0].view(n_edges, -1) * gate0)
+        outputs = [out_m0.view(n_edges, self.lmax + 1, channels)]
+        for m, order_map in enumerate(self.so2_conv, start=1):
+            rows = 2 * (self.lmax - m + 1)
+            outputs.append(order_map.from_first(firsts[m], edge_scalars).view(n_edges, rows, channels))
         return outputs
+
+    def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
+        """The output split by order: ``[(n_edges, lmax+1, C), (n_edges, 2(lmax-m+1), C) for m = 1..mmax]``."""
+        return self.from_first(self.first_layer(x), edge_scalars)
 
     def forward(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
         """``x (n_edges, n_reduced, C)`` m-major, ``edge_scalars (n_edges, E)`` -> same shape as ``x``."""
