@@ -155,12 +155,9 @@ class ESCN(torch.nn.Module):
                 )
             )
         if rows_per_chunk:
-            rows = [torch.cat(parts, dim=0) for parts in zip(*rows_per_chunk)]
+            rows = [[torch.cat(parts, dim=0) for parts in zip(*orders)] for orders in zip(*rows_per_chunk)]
         else:
-            rows = [
-                edge_vectors.new_zeros(0, 1 if m == 0 else 2, self.layout.n_coeffs - m * m)
-                for m in range(self.config.mmax + 1)
-            ]
+            rows = order_rows(edge_vectors.new_zeros(0, self.layout.n_reduced, self.layout.n_coeffs), self.layout)
         return EdgeGraph(
             chunks=chunks,
             source_rows=pad_order_rows(rows, group_edges(edge_index[0], n_atoms)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["SO2Convolution", "SO2OrderMap"]
+__all__ = ["SO2Convolution", "SO2OrderMap", "sum_of_products"]
 
 
 class SO2OrderMap(torch.nn.Module):
@@ -32,29 +32,56 @@ class SO2OrderMap(torch.nn.Module):
         self.fc1_i = torch.nn.Linear(in_features, hidden_channels, bias=False)
         self.fc2_i = torch.nn.Linear(hidden_channels, in_features, bias=False)
 
-    def first_weight(self) -> torch.Tensor:
-        """``(2H, K)``: the real and imaginary first layers stacked (one product does both)."""
-        return torch.cat([self.fc1_r.weight, self.fc1_i.weight], dim=0)
+    def first_weights(self) -> list[torch.Tensor]:
+        """``[(H, K), (H, K)]``: the real and imaginary first layers."""
+        return [self.fc1_r.weight, self.fc1_i.weight]
 
     def forward(self, x_m: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
         """``x_m (n_edges, 2, K)`` (rows: +m, -m) and ``edge_scalars (n_edges, E)`` -> ``(n_edges, 2, K)``."""
-        return self.from_first(torch.matmul(x_m, self.first_weight().t()), edge_scalars)
+        return self.from_first(self.first_layer(x_m), edge_scalars)
 
-    def from_first(self, first: torch.Tensor, edge_scalars: torch.Tensor) -> torch.Tensor:
-        """The rest of the map given the first layer's output ``first (n_edges, 2, 2H)`` -> ``(n_edges, 2, K)``."""
+    def first_layer(self, x_m: torch.Tensor) -> list[torch.Tensor]:
+        """``[real (n_edges, 2, H), imaginary (n_edges, 2, H)]`` first-layer outputs of ``x_m (n_edges, 2, K)``.
+
+        (a + ib)(W_r + i W_i): the +m output row is A(+m) - B(-m) and the -m row A(-m) + B(+m),
+        with A = fc2_r(h_r), B = fc2_i(h_i).  The imaginary part is returned with its rows swapped
+        and the new +m row negated, so that both output rows are A + B: two products, no shuffles.
+        """
+        real = torch.matmul(x_m, self.fc1_r.weight.t())
+        imaginary = torch.matmul(x_m, self.fc1_i.weight.t()).flip(1) * self._row_signs(x_m)
+        return [real, imaginary]
+
+    def from_first(self, first: list[torch.Tensor], edge_scalars: torch.Tensor) -> torch.Tensor:
+        """The rest of the map given ``first_layer``'s outputs -> ``(n_edges, 2, K)``."""
+        return sum_of_products(self.gated_terms(first, edge_scalars)).view(first[0].shape[0], 2, -1)
+
+    def gated_terms(
+        self, first: list[torch.Tensor], edge_scalars: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Gated hidden activations and second-layer weights: ``[(a (2 n_edges, H), W (K, H))]``.
+
+        The output rows (+m, -m per edge) are the sum of ``a @ W.T`` over the terms.
+        """
         hidden = self.hidden_channels
-        gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, hidden)
-        # (a + ib)(W_r + i W_i): the +m row is A(+m) - B(-m) and the -m row A(-m) + B(+m), with
-        # A = fc2_r(h_r), B = fc2_i(h_i).  Swapping the rows of h_i and negating the new +m row lets
-        # one product with [fc2_r | fc2_i] produce both rows at once.
-        real = first[..., :hidden] * gate[:, 0:1, :]
-        imag = first[..., hidden:].flip(1) * (gate[:, 1:2, :] * self._row_signs(first))
-        second_weight = torch.cat([self.fc2_r.weight, self.fc2_i.weight], dim=1)  # (K, 2H)
-        return torch.matmul(torch.cat([real, imag], dim=2), second_weight.t())
+        gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, 1, hidden)
+        real, imaginary = first
+        return [
+            ((real * gate[:, 0]).view(-1, hidden), self.fc2_r.weight),
+            ((imaginary * gate[:, 1]).view(-1, hidden), self.fc2_i.weight),
+        ]
 
     @staticmethod
     def _row_signs(like: torch.Tensor) -> torch.Tensor:
         return torch.tensor([-1.0, 1.0], dtype=like.dtype, device=like.device).view(1, 2, 1)
+
+
+def sum_of_products(terms: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """``sum(a @ W.T for a, W in terms)``, accumulated in one buffer (no concatenated copies)."""
+    (first_input, first_weight), *rest = terms
+    out = torch.mm(first_input, first_weight.t())
+    for activation, weight in rest:
+        out = out.addmm_(activation, weight.t())
+    return out
 
 
 class SO2Convolution(torch.nn.Module):
@@ -74,43 +101,50 @@ class SO2Convolution(torch.nn.Module):
             for m in range(1, mmax + 1)
         )
 
-    def first_weight(self, m: int) -> torch.Tensor:
-        """First-layer weight of order m: ``(H, (lmax+1) C)`` for m = 0, ``(2H, (lmax-m+1) C)`` for m > 0.
-
-        Input features are ordered (l, channel), l from m up.
+    def first_weights(self, m: int) -> list[torch.Tensor]:
+        """First-layer weights of order m: ``[(H, (lmax+1) C)]`` for m = 0, real and imaginary
+        ``[(H, (lmax-m+1) C)] * 2`` for m > 0.  Input features are ordered (l, channel), l from m up.
         """
-        return self.fc1_m0.weight if m == 0 else self.so2_conv[m - 1].first_weight()
+        return [self.fc1_m0.weight] if m == 0 else self.so2_conv[m - 1].first_weights()
 
-    def first_layer(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def first_layer(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         """First layer on edge-frame coefficients ``x (n_edges, n_reduced, C)``, m-major.
 
-        Returns ``[(n_edges, 1, H)] + [(n_edges, 2, 2H) for m = 1..mmax]``.
+        Returns ``[[(n_edges, 1, H)]] + [[real, imaginary] for m = 1..mmax]`` (see
+        ``SO2OrderMap.first_layer``; each ``(n_edges, 2, H)``).
         """
         n_edges = x.shape[0]
         n_m0 = self.lmax + 1
-        firsts = [torch.matmul(x[:, :n_m0].reshape(n_edges, 1, -1), self.first_weight(0).t())]
+        firsts = [[torch.matmul(x[:, :n_m0].reshape(n_edges, 1, -1), self.fc1_m0.weight.t())]]
         offset = n_m0
-        for m in range(1, self.mmax + 1):
-            rows = 2 * (self.lmax - m + 1)
+        for order_map in self.so2_conv:
+            rows = 2 * (self.lmax - len(firsts) + 1)
             # contiguous: a strided slice would make matmul fall back to a per-edge batched product
             x_m = x[:, offset : offset + rows].contiguous().view(n_edges, 2, -1)
-            firsts.append(torch.matmul(x_m, self.first_weight(m).t()))
+            firsts.append(order_map.first_layer(x_m))
             offset += rows
         return firsts
 
-    def from_first(self, firsts: list[torch.Tensor], edge_scalars: torch.Tensor) -> list[torch.Tensor]:
+    def from_first(self, firsts: list[list[torch.Tensor]], edge_scalars: torch.Tensor) -> list[torch.Tensor]:
         """The rest of the convolution given ``first_layer``'s outputs.
 
         Returns the output split by order: ``[(n_edges, lmax+1, C)] + [(n_edges, 2(lmax-m+1), C)]``.
         """
         n_edges, channels = edge_scalars.shape[0], self.sphere_channels
+        return [
+            sum_of_products(terms).view(n_edges, -1, channels) for terms in self.gated_terms(firsts, edge_scalars)
+        ]
+
+    def gated_terms(
+        self, firsts: list[list[torch.Tensor]], edge_scalars: torch.Tensor
+    ) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Per order m, the (activation, second-layer weight) terms of ``sum_of_products``."""
+        n_edges = edge_scalars.shape[0]
         gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
-        out_m0 = self.fc2_m0(firsts[0].view(n_edges, -1) * gate0)
-        outputs = [out_m0.view(n_edges, self.lmax + 1, channels)]
+        terms = [[(firsts[0][0].view(n_edges, -1) * gate0, self.fc2_m0.weight)]]
         for m, order_map in enumerate(self.so2_conv, start=1):
-            rows = 2 * (self.lmax - m + 1)
-            outputs.append(order_map.from_first(firsts[m], edge_scalars).view(n_edges, rows, channels))
-        return outputs
+            terms.append(order_map.gated_terms(firsts[m], edge_scalars))
+        return terms
 
     def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
         """The output split by order: ``[(n_edges, lmax+1, C), (n_edges, 2(lmax-m+1), C) for m = 1..mmax]``."""
