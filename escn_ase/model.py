@@ -90,6 +90,20 @@ class ESCNConfig:
         return cls(**values)
 
 
+def _node_ranges(first_edge: list[int], edges_per_chunk: int) -> list[slice]:
+    """Consecutive ranges of target atoms covering all atoms, each with about ``edges_per_chunk``
+    incoming edges (at least one atom per range).  ``first_edge[i]``: index of atom i's first edge."""
+    n_atoms = len(first_edge) - 1
+    ranges, start = [], 0
+    while start < n_atoms:
+        stop = start + 1
+        while stop < n_atoms and first_edge[stop + 1] - first_edge[start] <= edges_per_chunk:
+            stop += 1
+        ranges.append(slice(start, stop))
+        start = stop
+    return ranges
+
+
 class ESCN(torch.nn.Module):
     """eSCN (Passaro & Zitnick 2023), single resolution, with output scaling.
 
@@ -132,26 +146,34 @@ class ESCN(torch.nn.Module):
         n_atoms: int,
         edge_chunk_size: int | None,
     ) -> EdgeGraph:
+        """Edge frames and chunks; edges must be sorted by target atom (row 1 of ``edge_index``)."""
         n_edges = edge_index.shape[1]
         size = max(n_edges, 1) if not edge_chunk_size else max(1, edge_chunk_size)
+        first_edge = torch.zeros(n_atoms + 1, dtype=torch.long)
+        first_edge[1:] = torch.cumsum(torch.bincount(edge_index[1].cpu(), minlength=n_atoms), 0)
         chunks = []
         rows_per_chunk = []
-        for start in range(0, n_edges, size):
-            part = slice(start, min(start + size, n_edges))
+        for nodes in _node_ranges(first_edge.tolist(), size) if n_edges else []:
+            part = slice(int(first_edge[nodes.start]), int(first_edge[nodes.stop]))
             vectors = edge_vectors[part]
             distances = torch.linalg.norm(vectors, dim=1)
-            envelope = cosine_cutoff_envelope(distances, self.config.cutoff) if self.config.smooth_cutoff else None
             wigner = wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows)
             rows_per_chunk.append(order_rows(wigner, self.layout))
+            target = edge_index[1, part].contiguous()
+            groups = group_edges(target - nodes.start, nodes.stop - nodes.start)
+            inverse = wigner.transpose(1, 2)  # (n_chunk, n_coeffs, n_reduced)
+            if self.config.smooth_cutoff:
+                inverse = inverse * cosine_cutoff_envelope(distances, self.config.cutoff)[:, None, None]
+            rotate_back = groups.pad(inverse).permute(0, 2, 1, 3).reshape(groups.n_groups, self.layout.n_coeffs, -1)
             chunks.append(
                 EdgeChunk(
                     edges=part,
+                    nodes=nodes,
                     source=edge_index[0, part].contiguous(),
-                    target=edge_index[1, part].contiguous(),
+                    target=target,
                     radial_basis=self.distance_expansion(distances),
-                    wigner=wigner,
-                    wigner_inverse=wigner.transpose(1, 2).contiguous(),
-                    envelope=envelope,
+                    groups=groups,
+                    rotate_back=rotate_back,
                 )
             )
         if rows_per_chunk:
@@ -182,6 +204,9 @@ class ESCN(torch.nn.Module):
         """
         c = self.config
         n_atoms = atomic_numbers.shape[0]
+        if edge_index.shape[1] and bool((edge_index[1, 1:] < edge_index[1, :-1]).any()):
+            order = torch.argsort(edge_index[1], stable=True)  # chunks are ranges of target atoms
+            edge_index, edge_shifts = edge_index[:, order], edge_shifts[order]
         edge_vectors = positions[edge_index[0]] - positions[edge_index[1]] + edge_shifts
         edges = self._edge_graph(edge_index, edge_vectors, n_atoms, edge_chunk_size)
 

@@ -13,6 +13,7 @@ import torch
 from torch.nn.functional import silu
 
 from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
+from .edge_groups import EdgeGroups
 from .first_layer import PaddedOrderRows, first_layer_on_edges
 from .so2 import SO2Convolution, sum_of_products
 
@@ -31,26 +32,30 @@ def _silu_fresh(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class EdgeChunk:
-    """A slice of the edges, with what every layer needs of it.
+    """The edges of a contiguous range of target atoms, with what every layer needs of them.
+
+    Edges are sorted by target, so a chunk is both a slice of the edges and a slice of the atoms,
+    and the messages of its edges sum into its own atoms only.
 
     Attributes:
         edges: the chunk's slice of the whole graph's edges.
+        nodes: the slice of target atoms whose incoming edges these are.
         source: ``(n_chunk,)`` neighbour index j (messages flow j -> i).
         target: ``(n_chunk,)`` centre index i (messages are summed here).
         radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
-        wigner: ``(n_chunk, n_reduced, n_coeffs)`` rows |m| <= mmax of D(R_edge), m-major;
-            rotates l-major node coefficients into the edge frame.
-        wigner_inverse: ``(n_chunk, n_coeffs, n_reduced)`` its transpose, contiguous (rotates back).
-        envelope: ``(n_chunk,)`` optional smooth cutoff weight applied to each message.
+        groups: the chunk's edges laid out by target atom (``width`` slots per atom).
+        rotate_back: ``(n_nodes, n_coeffs, width * n_reduced)``: for each target atom, the
+            transposed frame rows D_e^T of its edges side by side (times the smooth-cutoff
+            envelope, if any), so that rotating back and summing is one product per atom.
     """
 
     edges: slice
+    nodes: slice
     source: torch.Tensor
     target: torch.Tensor
     radial_basis: torch.Tensor
-    wigner: torch.Tensor
-    wigner_inverse: torch.Tensor
-    envelope: torch.Tensor | None = None
+    groups: EdgeGroups
+    rotate_back: torch.Tensor
 
 
 @dataclass
@@ -117,17 +122,26 @@ class MessageBlock(torch.nn.Module):
         source_first, target_first = first_layer_on_edges(
             x, [self.so2_block_source, self.so2_block_target], [graph.source_rows, graph.target_rows], self.layout
         )
-        out = x.new_zeros(x.shape)
-        for chunk in graph.chunks:
-            message = self._messages(
+        if not graph.chunks:
+            return x.new_zeros(x.shape)
+        # All gate layers of both convolutions as one product per chunk.
+        gate_layers = self.so2_block_source.gate_layers() + self.so2_block_target.gate_layers()
+        gate_weight = torch.cat([layer.weight for layer in gate_layers], dim=0)
+        gate_bias = torch.cat([layer.bias for layer in gate_layers], dim=0)
+        gate_sizes = [layer.out_features for layer in gate_layers]
+        # Chunks cover consecutive ranges of target atoms: their sums only need concatenating.
+        sums = [
+            self._messages(
                 x,
                 atomic_numbers,
                 chunk,
                 [[first[chunk.edges] for first in order] for order in source_first],
                 [[first[chunk.edges] for first in order] for order in target_first],
+                (gate_weight, gate_bias, gate_sizes),
             )
-            out = out.index_add(0, chunk.target, message)
-        return out
+            for chunk in graph.chunks
+        ]
+        return sums[0] if len(sums) == 1 else torch.cat(sums, dim=0)
 
     def _messages(
         self,
@@ -136,29 +150,34 @@ class MessageBlock(torch.nn.Module):
         chunk: EdgeChunk,
         source_first: list[list[torch.Tensor]],
         target_first: list[list[torch.Tensor]],
+        gate_layer: tuple[torch.Tensor, torch.Tensor, list[int]],
     ) -> torch.Tensor:
-        """Messages of one edge chunk in the global frame, ``(n_chunk, n_coeffs, C)``."""
+        """Messages of one chunk rotated back and summed per target atom, ``(n_chunk_atoms, n_coeffs, C)``."""
         n_edges, channels = chunk.source.shape[0], x.shape[2]
         edge_scalars = self.edge_block(
             chunk.radial_basis, atomic_numbers.index_select(0, chunk.source), atomic_numbers.index_select(0, chunk.target)
         )
+        gate_weight, gate_bias, gate_sizes = gate_layer
+        gates = _silu_fresh(torch.addmm(gate_bias, edge_scalars, gate_weight.t())).split(gate_sizes, dim=1)
+        n_orders = len(gate_sizes) // 2
         # Source and target convolutions summed: their second layers accumulate into one buffer.
         blocks = [
             sum_of_products(source_terms + target_terms).view(n_edges, -1, channels)
             for source_terms, target_terms in zip(
-                self.so2_block_source.gated_terms(source_first, edge_scalars),
-                self.so2_block_target.gated_terms(target_first, edge_scalars),
+                self.so2_block_source.gated_terms(source_first, list(gates[:n_orders])),
+                self.so2_block_target.gated_terms(target_first, list(gates[n_orders:])),
             )
         ]
         # Coefficient-major layout (n_reduced, n_edges * C): the grid transforms become two large
         # matrix products instead of n_edges small ones.
         message = torch.cat([block.transpose(0, 1) for block in blocks], dim=0)
         message = message.reshape(message.shape[0], n_edges * channels)
-        message = self._grid_silu(message).view(-1, n_edges, channels).transpose(0, 1)
-        if chunk.envelope is not None:
-            message = message * chunk.envelope[:, None, None]
-        # D^T restricted to the kept columns rotates back to the global frame.
-        return torch.bmm(chunk.wigner_inverse, message)
+        message = self._grid_silu(message).view(-1, n_edges, channels).transpose(0, 1)  # (n_edges, n_reduced, C)
+        # Rotate back (D^T restricted to the kept columns) and sum over each atom's edges: one
+        # product per target atom with its edges side by side.
+        groups = chunk.groups
+        padded = groups.pad(message).reshape(groups.n_groups, -1, channels)  # (n_atoms, width * n_reduced, C)
+        return torch.bmm(chunk.rotate_back, padded)
 
 
     def _grid_silu(self, message: torch.Tensor) -> torch.Tensor:
@@ -211,9 +230,10 @@ class LayerBlock(torch.nn.Module):
         # applying it to the n_coeffs coefficients instead of the grid points is ~4x cheaper.
         hidden = self.fc1_sphere(both).view(n_coeffs, n_atoms * channels)
         grid = _silu_fresh(torch.mm(self.to_grid, hidden)).view(-1, channels)  # (n_grid * n_atoms, C)
-        grid = _silu_fresh(self.fc2_sphere(grid))
-        grid = self.fc3_sphere(grid).view(-1, n_atoms * channels)
-        update = torch.mm(self.from_grid.t(), grid).view(n_coeffs, n_atoms, channels)
+        grid = _silu_fresh(self.fc2_sphere(grid)).view(-1, n_atoms * channels)
+        # fc3_sphere (linear, no bias) likewise commutes with the transform back to coefficients.
+        update = torch.mm(self.from_grid.t(), grid).view(n_coeffs * n_atoms, channels)
+        update = self.fc3_sphere(update).view(n_coeffs, n_atoms, channels)
         return update.transpose(0, 1).contiguous()
 
 

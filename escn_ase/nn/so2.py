@@ -53,17 +53,17 @@ class SO2OrderMap(torch.nn.Module):
 
     def from_first(self, first: list[torch.Tensor], edge_scalars: torch.Tensor) -> torch.Tensor:
         """The rest of the map given ``first_layer``'s outputs -> ``(n_edges, 2, K)``."""
-        return sum_of_products(self.gated_terms(first, edge_scalars)).view(first[0].shape[0], 2, -1)
+        gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars))
+        return sum_of_products(self.gated_terms(first, gate)).view(first[0].shape[0], 2, -1)
 
-    def gated_terms(
-        self, first: list[torch.Tensor], edge_scalars: torch.Tensor
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def gated_terms(self, first: list[torch.Tensor], gate: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Gated hidden activations and second-layer weights: ``[(a (2 n_edges, H), W (K, H))]``.
 
-        The output rows (+m, -m per edge) are the sum of ``a @ W.T`` over the terms.
+        ``gate``: ``(n_edges, 2H)``, SiLU of ``fc1_dist`` of the edge scalars.  The output rows
+        (+m, -m per edge) are the sum of ``a @ W.T`` over the terms.
         """
         hidden = self.hidden_channels
-        gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars)).view(-1, 2, 1, hidden)
+        gate = gate.view(-1, 2, 1, hidden)
         real, imaginary = first
         return [
             ((real * gate[:, 0]).view(-1, hidden), self.fc2_r.weight),
@@ -131,19 +131,26 @@ class SO2Convolution(torch.nn.Module):
         Returns the output split by order: ``[(n_edges, lmax+1, C)] + [(n_edges, 2(lmax-m+1), C)]``.
         """
         n_edges, channels = edge_scalars.shape[0], self.sphere_channels
+        gates = [torch.nn.functional.silu(layer(edge_scalars)) for layer in self.gate_layers()]
         return [
-            sum_of_products(terms).view(n_edges, -1, channels) for terms in self.gated_terms(firsts, edge_scalars)
+            sum_of_products(terms).view(n_edges, -1, channels) for terms in self.gated_terms(firsts, gates)
         ]
 
+    def gate_layers(self) -> list[torch.nn.Linear]:
+        """The edge-scalar layers whose SiLU gates each order's hidden units (m = 0, 1, ...)."""
+        return [self.fc1_dist0] + [order_map.fc1_dist for order_map in self.so2_conv]
+
     def gated_terms(
-        self, firsts: list[list[torch.Tensor]], edge_scalars: torch.Tensor
+        self, firsts: list[list[torch.Tensor]], gates: list[torch.Tensor]
     ) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Per order m, the (activation, second-layer weight) terms of ``sum_of_products``."""
-        n_edges = edge_scalars.shape[0]
-        gate0 = torch.nn.functional.silu(self.fc1_dist0(edge_scalars))
-        terms = [[(firsts[0][0].view(n_edges, -1) * gate0, self.fc2_m0.weight)]]
+        """Per order m, the (activation, second-layer weight) terms of ``sum_of_products``.
+
+        ``gates[m]``: SiLU of ``gate_layers()[m]`` of the edge scalars.
+        """
+        n_edges = gates[0].shape[0]
+        terms = [[(firsts[0][0].view(n_edges, -1) * gates[0], self.fc2_m0.weight)]]
         for m, order_map in enumerate(self.so2_conv, start=1):
-            terms.append(order_map.gated_terms(firsts[m], edge_scalars))
+            terms.append(order_map.gated_terms(firsts[m], gates[m]))
         return terms
 
     def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
