@@ -1,4 +1,4 @@
-"""FLOP account of one eSCN forward pass, per component, with the achieved rate and a time breakdown.
+"""FLOP account of one eSCN forward pass, the achieved rate, and where the time goes.
 
     python benchmarks/bench_flops.py [--quick] [--threads 2] [--config L4-M2-Lay12]
                                      [--structure cu111_co_66] [--repeats 3] [--device cpu]
@@ -7,25 +7,27 @@ Model: ``random_model(published_config("L4-M2-Lay12"))`` (random weights, direct
 published OC20 checkpoints), float32, on the 66-atom Cu(111)+CO slab (1320 edges with
 max_neighbors = 20).
 
-* Analytic FLOPs (2 per multiply-add) of every matrix product of the forward pass, by component:
-  edge frames and Wigner-D rows (once per pass), the edge MLP, the rotations into and out of the
-  edge frames, the SO(2) linear maps of each order m for the source and target convolutions
-  (their gates from the edge scalars on a row of their own), the edge-frame grid nonlinearity,
-  the node grid block and the output heads.  Elementwise work (SiLU, Gaussians, spherical-
-  harmonic polynomials, gathers and scatters) is left out: it is well under 1% of the FLOPs,
-  though not of the time.
-* The same products counted by ``torch.utils.flop_counter.FlopCounterMode`` per module, as a
-  check of the analytic count (the rotations and the grid are told apart by the operator torch
-  lowers them to: bmm for the rotations, mm for the grid einsums).
-* Time of the whole energy+forces call through ``ESCNCalculator.calculate`` (median of
-  ``--repeats`` after a warm-up; direct models run under ``torch.inference_mode``), of the graph
-  construction alone, and of the model's forward pass split into components by forward hooks on
-  its modules (exclusive times; the Wigner-D construction is timed on its own and the rest of the
-  model-level work is charged to the heads).  Hooks add a few microseconds per call.  The rows
-  are differences of timings, so on a busy machine some can come out negative: read them on a
-  quiet one.
-* Achieved GFLOP/s of the forward pass next to the rate of a large square float32 matmul measured
-  in the same run.
+Two analytic counts (2 FLOPs per multiply-add, matrix products only; elementwise work, gathers
+and the Gaussian basis are well under 1% of the FLOPs, though not of the time):
+
+* **reference algorithm**: what fairchem's eSCN computes (and escn_ase did before the first
+  SO(2) layer moved to the nodes): every edge rotates both of its atoms' coefficients into its
+  frame, applies the first and second SO(2) layers of each order, the edge-frame grid SiLU and
+  rotates back.  This is the "about 150 GFLOP" of the issue.
+* **escn_ase**: the same function computed in another order.  The first SO(2) layer is applied
+  once per atom and degree (``node projections``) and each edge only contracts its frame rows
+  with its atom's projection (``edge contractions``, padded per atom); rotating back and summing
+  is one product per target atom; the node MLP's first and last layers act on coefficients
+  instead of grid points.  Counted from the actual graph (paddings included), and checked
+  against ``torch.utils.flop_counter.FlopCounterMode`` on the real forward pass.
+
+Time: the whole energy+forces call through ``ESCNCalculator.calculate`` (median of
+``--repeats`` after a warm-up; direct models run under ``torch.inference_mode``), the graph
+construction alone, and a ``torch.profiler`` split of one forward pass into matrix products
+(mm/addmm/bmm) and everything else.  The achieved rate is given both for the FLOPs escn_ase
+executes and for the reference algorithm's FLOPs (the work a reference-style implementation
+would have to do in the same time), next to the rate of a large square float32 matmul measured
+in the same run.
 
 ``--quick``: one timed call, a smaller matmul probe.  Not a test: nothing is asserted.
 """
@@ -34,15 +36,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import tempfile
-import time
 import warnings
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (
@@ -51,213 +50,122 @@ from _common import (
 )
 from ase.calculators.calculator import all_changes
 
-from escn_ase import ESCN, ESCNCalculator, ESCNConfig, NeighborTieWarning, save_checkpoint
+from escn_ase import ESCNCalculator, ESCNConfig, NeighborTieWarning, save_checkpoint
 from escn_ase.batch import pack_structures
 from escn_ase.so3 import coefficient_layout, grid_resolution
 
-
-@dataclass
-class Row:
-    """One component: analytic FLOPs, FlopCounterMode FLOPs and measured seconds (None: not separable)."""
-
-    name: str
-    flops: float
-    counted: float | None = None
-    seconds: float | None = None
+MATRIX_PRODUCTS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm"}
 
 
-def so2_order_flops(config: ESCNConfig, m: int) -> float:
-    """Per-edge matmul FLOPs of order ``m`` in one SO(2) convolution (fc1 and fc2, no gate)."""
-    c, h = config.sphere_channels, config.hidden_channels
-    if m == 0:
-        return 2 * 2 * (config.lmax + 1) * c * h
-    k = (config.lmax - m + 1) * c
-    return 2 * 2 * k * 2 * h + 2 * (2 * 2 * h * k)  # (2 x K) @ (K x 2H), then fc2_r and fc2_i on 2 rows
+def _orders(config: ESCNConfig):
+    """``(m, n_rows, first-layer width H_m, input degrees K_m = lmax - m + 1)`` per order."""
+    h = config.hidden_channels
+    for m in range(config.mmax + 1):
+        yield m, (1 if m == 0 else 2), (h if m == 0 else 2 * h), config.lmax - m + 1
 
 
-def analytic_flops(config: ESCNConfig, n_atoms: int, n_edges: int) -> dict[str, float]:
-    """Matmul FLOPs of one forward pass, by component (keys are the table's rows)."""
+def shared_flops(config: ESCNConfig, n_atoms: int, n_edges: int) -> dict[str, float]:
+    """Components computed the same way by both algorithms."""
     c, h, e, layers = config.sphere_channels, config.hidden_channels, config.edge_channels, config.num_layers
     layout = coefficient_layout(config.lmax, config.mmax)
     n_coeffs, n_reduced = layout.n_coeffs, layout.n_reduced
     n_probe = 2 * n_coeffs  # probe points of escn_ase.so3.wigner_d_rows
     edge_grid = grid_resolution(config.lmax, config.mmax)
-    node_grid = grid_resolution(config.lmax, config.lmax)
-    g_edge, g_node = edge_grid[0] * edge_grid[1], node_grid[0] * node_grid[1]
+    g_edge = edge_grid[0] * edge_grid[1]
     p = config.num_sphere_samples
-    flops = {
-        # R p_k for every probe point, then the dense contraction with the block pseudo-inverse.
+    n_heads = 2 if config.forces == "direct" else 1
+    second = sum(rows * width * k * c for _, rows, width, k in _orders(config))  # fc2 (r+i) per block, MACs
+    return {
         "edge frames + Wigner-D rows (once)": n_edges * (2 * 9 * n_probe + 2 * n_reduced * n_probe * n_coeffs),
         "edge MLP (distance + elements)": layers * n_edges * (2 * config.n_basis * e + 2 * e * e),
-        "rotations into (x2) and out of the edge frame": layers * n_edges * 3 * 2 * n_reduced * n_coeffs * c,
-        "edge-frame grid nonlinearity": layers * n_edges * 2 * 2 * g_edge * n_reduced * c,
         "SO(2) gates from edge scalars (source + target)":
-            layers * n_edges * 2 * (2 * e * h + config.mmax * 2 * e * 2 * h),
+            layers * n_edges * 2 * 2 * e * (h + config.mmax * 2 * h),
+        "SO(2) second layers (source + target)": layers * n_edges * 2 * 2 * second,
+        "edge-frame grid SiLU (to grid, from grid)": layers * n_edges * 2 * 2 * g_edge * n_reduced * c,
+        "heads (sphere sampling, energy/force MLPs)": n_atoms * (
+            2 * p * n_coeffs * c + n_heads * (2 * 2 * p * c * c + 2 * p * c)
+        ),
     }
-    for side in ("source", "target"):
-        for m in range(config.mmax + 1):
-            flops[f"SO(2) maps m={m} {side}"] = layers * n_edges * so2_order_flops(config, m)
-    flops["node grid block (to grid, 3-layer MLP, from grid)"] = layers * n_atoms * (
-        2 * g_node * n_coeffs * 2 * c + 2 * g_node * 2 * c * c + 2 * 2 * g_node * c * c + 2 * g_node * n_coeffs * c
-    )
-    n_heads = 2 if config.forces == "direct" else 1
-    flops["heads (sphere sampling, energy/force MLPs)"] = n_atoms * (
-        2 * p * n_coeffs * c + n_heads * (2 * 2 * p * c * c + 2 * p * c)
-    )
+
+
+def reference_flops(config: ESCNConfig, n_atoms: int, n_edges: int) -> dict[str, float]:
+    """Matmul FLOPs of the reference algorithm, by component."""
+    c, layers = config.sphere_channels, config.num_layers
+    layout = coefficient_layout(config.lmax, config.mmax)
+    n_coeffs, n_reduced = layout.n_coeffs, layout.n_reduced
+    node_grid = grid_resolution(config.lmax, config.lmax)
+    g_node = node_grid[0] * node_grid[1]
+    first = sum(rows * width * k * c for _, rows, width, k in _orders(config))
+    flops = shared_flops(config, n_atoms, n_edges)
+    flops.update({
+        "rotations into (x2) and out of the edge frames": layers * n_edges * 3 * 2 * n_reduced * n_coeffs * c,
+        "SO(2) first layers (source + target)": layers * n_edges * 2 * 2 * first,
+        "node grid block (to grid, 3-layer MLP, from grid)": layers * n_atoms * 2 * g_node * (
+            n_coeffs * 2 * c + 2 * c * c + c * c + n_coeffs * c
+        ),
+    })
     return flops
 
 
-# ---------------------------------------------------------------------------------------------- attribution
-# Components are attributed through the modules that the model *calls* (forward hooks and
-# FlopCounterMode's module tracking only see ``module(...)`` calls): the edge MLP, the gate Linears
-# ``fc1_dist0`` / ``fc1_dist``, ``fc1_m0`` / ``fc2_m0`` (order 0) and the per-order ``SO2OrderMap``s.
-# The rest of each message block (rotations, grid nonlinearity, gathers, scatter) is what is left.
-def so2_leaves(model: ESCN):
-    """``(label, module, gate_inside, nested)`` for every SO(2) part of every layer.
-
-    ``gate_inside``: a gate Linear called inside ``module`` (listed on its own, so subtracted);
-    ``nested``: the module runs inside another listed one (not to be added to the SO(2) total).
-    """
-    for layer in model.layer_blocks:
-        for side in ("source", "target"):
-            block = getattr(layer.message_block, f"so2_block_{side}")
-            yield "SO(2) gates from edge scalars (source + target)", block.fc1_dist0, None, False
-            yield f"SO(2) maps m=0 {side}", block.fc1_m0, None, False
-            yield f"SO(2) maps m=0 {side}", block.fc2_m0, None, False
-            for m, order in enumerate(block.so2_conv, start=1):
-                yield f"SO(2) maps m={m} {side}", order, order.fc1_dist, False
-                yield "SO(2) gates from edge scalars (source + target)", order.fc1_dist, None, True
-
-
-def _module_names(model: ESCN) -> dict[int, str]:
-    return {id(module): ("ESCN." + name if name else "ESCN") for name, module in model.named_modules()}
+def escn_ase_flops(config: ESCNConfig, n_atoms: int, n_edges: int, widths: dict) -> dict[str, float]:
+    """Matmul FLOPs of escn_ase's forward pass, by component (``widths``: paddings of the graph)."""
+    c, layers = config.sphere_channels, config.num_layers
+    layout = coefficient_layout(config.lmax, config.mmax)
+    n_coeffs, n_reduced = layout.n_coeffs, layout.n_reduced
+    node_grid = grid_resolution(config.lmax, config.lmax)
+    g_node = node_grid[0] * node_grid[1]
+    projection = sum(width * (n_coeffs - m * m) * c for m, _, width, _ in _orders(config))  # per atom, MACs
+    contraction = sum(rows * (n_coeffs - m * m) * width for m, rows, width, _ in _orders(config))  # per slot
+    slots = widths["source"] + widths["target"]  # padded edge slots of both ends
+    flops = shared_flops(config, n_atoms, n_edges)
+    flops.update({
+        "SO(2) first layers: node projections (source + target)": layers * n_atoms * 2 * 2 * projection,
+        "SO(2) first layers: edge contractions (source + target)": layers * slots * 2 * contraction,
+        "rotate back + sum per target atom": layers * widths["rotate_back"] * 2 * n_coeffs * n_reduced * c,
+        "node grid block (coefficients -> grid MLP -> coefficients)": layers * n_atoms * 2 * (
+            n_coeffs * 2 * c * c + g_node * n_coeffs * c + g_node * c * c + g_node * n_coeffs * c + n_coeffs * c * c
+        ),
+    })
+    return flops
 
 
-def counted_flops(model: ESCN, inputs: dict, chunk_args: tuple) -> dict[str, float]:
-    """FlopCounterMode's matmul FLOPs grouped into the analytic rows (see the module docstring)."""
-    with torch.inference_mode(), FlopCounterMode(display=False, depth=None) as counter:
-        model._edge_chunks(*chunk_args)
-    wigner = float(counter.get_total_flops())
-    with torch.inference_mode(), FlopCounterMode(display=False, depth=None) as counter:
+def padded_slots(model, inputs: dict) -> dict:
+    """Edge slots of the padded per-atom layouts of this graph (what the products really run over)."""
+    edge_index, positions = inputs["edge_index"], inputs["positions"]
+    vectors = positions[edge_index[0]] - positions[edge_index[1]] + inputs["edge_shifts"]
+    with torch.inference_mode():
+        graph = model._edge_graph(edge_index, vectors, positions.shape[0], None)
+    source, target = graph.source_rows.groups, graph.target_rows.groups
+    return {
+        "source": source.n_groups * source.width,
+        "target": target.n_groups * target.width,
+        "rotate_back": sum(chunk.groups.n_groups * chunk.groups.width for chunk in graph.chunks),
+    }
+
+
+def _addmm_inplace_flops(self_shape, a_shape, b_shape, out_shape=None, **kwargs) -> int:
+    """FlopCounterMode has no formula for the in-place ``addmm_`` that accumulates second layers."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+def counted_flops(model, inputs: dict) -> float:
+    mapping = {torch.ops.aten.addmm_: _addmm_inplace_flops}
+    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         model(**inputs)
-    per_module = {name: {str(op).removeprefix("aten."): n for op, n in ops.items()}
-                  for name, ops in counter.get_flop_counts().items()}
-    names = _module_names(model)
-
-    def flops(module: torch.nn.Module, op: str | None = None) -> float:
-        ops = per_module.get(names[id(module)], {})
-        return float(sum(n for o, n in ops.items() if op is None or o == op))
-
-    groups: dict[str, float] = defaultdict(float)
-    groups["edge frames + Wigner-D rows (once)"] = wigner
-    leaves_by_op: dict[str, float] = defaultdict(float)
-    for label, module, gate, nested in so2_leaves(model):
-        groups[label] += flops(module) - (flops(gate) if gate is not None else 0.0)
-        if not nested:
-            for op in ("bmm", "mm", "addmm"):
-                leaves_by_op[op] += flops(module, op)
-    layers = 0.0
-    rest_by_op: dict[str, float] = defaultdict(float)
-    for layer in model.layer_blocks:
-        message = layer.message_block
-        layers += flops(layer)
-        groups["edge MLP (distance + elements)"] += flops(message.edge_block)
-        groups["node grid block (to grid, 3-layer MLP, from grid)"] += flops(layer) - flops(message)
-        for op in ("bmm", "mm", "addmm"):
-            rest_by_op[op] += flops(message, op) - flops(message.edge_block, op)
-    for op in rest_by_op:
-        rest_by_op[op] -= leaves_by_op[op]
-    # Rotations are batched products (bmm); the grid transforms are plain products (mm).
-    groups["rotations into (x2) and out of the edge frame"] = rest_by_op["bmm"]
-    groups["edge-frame grid nonlinearity"] = rest_by_op["mm"] + rest_by_op["addmm"]
-    groups["heads (sphere sampling, energy/force MLPs)"] = flops(model) - layers - wigner
-    groups["total"] = float(counter.get_total_flops())
-    return dict(groups)
+    return float(counter.get_total_flops())
 
 
-# ---------------------------------------------------------------------------------------------- hook timing
-class HookTimer:
-    """Inclusive wall time and call count of chosen modules, accumulated by label."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-        self.handles = []
-
-    def watch(self, module: torch.nn.Module, label: str) -> None:
-        starts: list[float] = []
-
-        def before(*_):
-            synchronize(self.device)
-            starts.append(time.perf_counter())
-
-        def after(*_):
-            synchronize(self.device)
-            self.seconds[label] += time.perf_counter() - starts.pop()
-            self.calls[label] += 1
-
-        self.handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-
-def timed_components(model: ESCN, inputs: dict, chunk_args: tuple, repeats: int,
-                     device: torch.device) -> dict[str, float | None]:
-    """Exclusive seconds per row (median over ``repeats`` hooked forward passes; None: hook never ran)."""
-    samples: dict[str, list[float]] = defaultdict(list)
-    for _ in range(repeats):
-        timer = HookTimer(device)
-        timer.watch(model, "model")
-        timer.watch(model.energy_block, "heads")
-        if model.force_block is not None:
-            timer.watch(model.force_block, "heads")
-        for layer in model.layer_blocks:
-            timer.watch(layer, "layer")
-            timer.watch(layer.message_block, "message")
-            timer.watch(layer.message_block.edge_block, "edge MLP (distance + elements)")
-        for index, leaf in enumerate(so2_leaves(model)):
-            timer.watch(leaf[1], f"leaf {index}")
-        with torch.inference_mode():
-            model(**inputs)
-        synchronize(device)
-        timer.remove()
-        s = timer.seconds
-        rows: dict[str, float] = defaultdict(float)
-        rows["edge MLP (distance + elements)"] = s["edge MLP (distance + elements)"]
-        so2_total = 0.0
-        leaves = list(so2_leaves(model))
-        gate_index = {id(leaf[1]): index for index, leaf in enumerate(leaves)}
-        for index, (label, module, gate, nested) in enumerate(leaves):
-            if not nested:
-                so2_total += s[f"leaf {index}"]
-            if not timer.calls[f"leaf {index}"]:
-                rows[label] = float("nan")
-                continue
-            rows[label] += s[f"leaf {index}"]
-            if gate is not None:  # an order map's time includes its gate Linear, listed on its own
-                rows[label] -= s[f"leaf {gate_index[id(gate)]}"]
-        rows["rotations, grid nonlinearity, gathers, scatter (rest of message block)"] = (
-            s["message"] - s["edge MLP (distance + elements)"] - so2_total
-        )
-        rows["node grid block (to grid, 3-layer MLP, from grid)"] = s["layer"] - s["message"]
-        rows["model-level (edge frames, Wigner-D, sampling, embedding)"] = s["model"] - s["layer"] - s["heads"]
-        rows["heads (energy/force MLPs)"] = s["heads"]
-        rows["forward pass"] = s["model"]
-        for key, value in rows.items():
-            samples[key].append(value)
-
-    def frames() -> None:
-        with torch.inference_mode():
-            model._edge_chunks(*chunk_args)
-        synchronize(device)
-
-    result = {key: (None if any(v != v for v in values) else statistics.median(values))
-              for key, values in samples.items()}
-    result["edge frames + Wigner-D rows (once)"] = median_seconds(frames, repeats)
-    return result
+def profiled_split(model, inputs: dict) -> tuple[float, float]:
+    """Seconds of one forward pass in matrix products and in everything else (CPU self time)."""
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(**inputs)
+    products = other = 0.0
+    for event in prof.key_averages():
+        if event.key in MATRIX_PRODUCTS:
+            products += event.self_cpu_time_total
+        else:
+            other += event.self_cpu_time_total
+    return products / 1e6, other / 1e6
 
 
 def main() -> None:
@@ -277,19 +185,15 @@ def main() -> None:
     warnings.simplefilter("ignore", NeighborTieWarning)
 
     config = published_config(args.config)
-    model = random_model(config)
     atoms = structure(args.structure)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, model, elements=list(range(1, 90)))
+        save_checkpoint(path, random_model(config), elements=list(range(1, 90)))
         calc = ESCNCalculator(path, device=device)
     model = calc.model
     batch = calc.prepare([atoms])
     inputs = batch.model_inputs()
     n_atoms, n_edges = batch.n_atoms, batch.n_edges
-    positions = inputs["positions"]
-    edge_vectors = positions[batch.edge_index[0]] - positions[batch.edge_index[1]] + batch.edge_shifts
-    chunk_args = (batch.edge_index, edge_vectors, None)
 
     def calculator_call() -> None:
         calc.calculate(atoms, ["energy", "forces"], all_changes)
@@ -297,67 +201,58 @@ def main() -> None:
 
     call_seconds = median_seconds(calculator_call, repeats)
     graph_seconds = median_seconds(lambda: pack_structures([atoms], config, device), repeats)
-    seconds = timed_components(model, inputs, chunk_args, repeats, device)
-    counted = counted_flops(model, inputs, chunk_args)
-    analytic = analytic_flops(config, n_atoms, n_edges)
+    product_seconds, other_seconds = profiled_split(model, inputs) if device.type == "cpu" else (None, None)
+    reference = reference_flops(config, n_atoms, n_edges)
+    ours = escn_ase_flops(config, n_atoms, n_edges, padded_slots(model, inputs))
+    counted = counted_flops(model, inputs)
     probe = matmul_probe_size(args.quick, device)
     peak = matmul_gflops(probe, repeats=3, device=device)
 
-    total = sum(analytic.values())
-    so2_products = sum(v for k, v in analytic.items() if k.startswith("SO(2) maps"))
-    so2_gates = analytic["SO(2) gates from edge scalars (source + target)"]
-    forward = seconds["forward pass"]
+    total_ref, total_ours = sum(reference.values()), sum(ours.values())
+    so2_ref = sum(v for k, v in reference.items() if k.startswith(("SO(2) first", "SO(2) second")))
 
-    def gf(value: float | None) -> str:
-        return "-" if value is None else f"{value / 1e9:.2f}"
-
-    table = []
-    time_rows = {
-        "rotations into (x2) and out of the edge frame":
-            "rotations, grid nonlinearity, gathers, scatter (rest of message block)",
-        "heads (sphere sampling, energy/force MLPs)": "heads (energy/force MLPs)",
-    }
-    for name, value in analytic.items():
-        t = seconds.get(time_rows.get(name, name))
-        if name == "edge-frame grid nonlinearity":
-            t_text, rate = "(in row above)", "-"
-        elif t is None:
-            t_text, rate = "-", "-"
-        else:
-            t_text = f"{1000 * t:.0f}" + (" (with grid, gathers, scatter)" if name.startswith("rotations") else "")
-            flops_in_time = value + (analytic["edge-frame grid nonlinearity"] if name in time_rows and
-                                     name.startswith("rotations") else 0.0)
-            rate = f"{flops_in_time / t / 1e9:.1f}" if t > 0 else "-"
-        table.append([name, gf(value), f"{100 * value / total:.1f}", gf(counted.get(name)), t_text,
-                      "-" if t is None else f"{100 * t / forward:.1f}", rate])
-    model_level = seconds["model-level (edge frames, Wigner-D, sampling, embedding)"]
-    table.append(["(model-level rest: sampling einsum, embedding, scaling)", "-", "-", "-",
-                  f"{1000 * (model_level - seconds['edge frames + Wigner-D rows (once)']):.0f}",
-                  f"{100 * (model_level - seconds['edge frames + Wigner-D rows (once)']) / forward:.1f}", "-"])
-    table.append(["**forward pass**", gf(total), "100", gf(counted["total"]), f"{1000 * forward:.0f}", "100",
-                  f"{total / forward / 1e9:.1f}"])
+    def table(flops: dict[str, float]) -> str:
+        total = sum(flops.values())
+        rows = [[name, f"{value / 1e9:.2f}", f"{100 * value / total:.1f}"] for name, value in flops.items()]
+        rows.append(["**forward pass**", f"**{total / 1e9:.1f}**", "100"])
+        return markdown_table(["component", "GFLOP", "% FLOPs"], rows)
 
     print(machine_line(args.threads, device))
     print(f"# {args.config} (random weights, forces={config.forces}), {args.structure}: {n_atoms} atoms, "
           f"{n_edges} edges, float32, {args.device}, median of {repeats}")
     print(f"# measured float32 matmul rate (square {probe}): {peak:.1f} GFLOP/s")
     print()
-    print(markdown_table(["component", "analytic GFLOP", "% FLOPs", "FlopCounterMode GFLOP", "ms (hooks)",
-                          "% time", "GFLOP/s"], table))
+    print("Reference algorithm (fairchem eSCN):")
     print()
-    print(markdown_table(
-        ["quantity", "value"],
-        [["analytic matmul FLOPs of the forward pass", f"{total / 1e9:.1f} GFLOP"],
-         ["FlopCounterMode total", f"{counted['total'] / 1e9:.1f} GFLOP"],
-         ["share in SO(2) linear maps (fc1/fc2)", f"{100 * so2_products / total:.1f}%"],
-         ["share in SO(2) maps + their gates", f"{100 * (so2_products + so2_gates) / total:.1f}%"],
-         ["energy+forces call through ESCNCalculator", f"{1000 * call_seconds:.0f} ms"],
-         ["  of which graph construction + packing", f"{1000 * graph_seconds:.0f} ms"],
-         ["achieved rate, whole call", f"{total / call_seconds / 1e9:.1f} GFLOP/s"],
-         ["achieved rate, forward pass (hooked run)", f"{total / forward / 1e9:.1f} GFLOP/s"],
-         ["measured matmul rate (same run)", f"{peak:.1f} GFLOP/s"],
-         ["whole call / matmul rate", f"{100 * total / call_seconds / 1e9 / peak:.0f}%"]],
-    ))
+    print(table(reference))
+    print()
+    print("escn_ase (same function, first SO(2) layer per atom):")
+    print()
+    print(table(ours))
+    print()
+    summary = [
+        ["reference algorithm: matmul FLOPs", f"{total_ref / 1e9:.1f} GFLOP"],
+        ["  of which SO(2) linear maps (first + second layers)", f"{100 * so2_ref / total_ref:.1f}%"],
+        ["escn_ase: matmul FLOPs (analytic)", f"{total_ours / 1e9:.1f} GFLOP"],
+        ["escn_ase: FlopCounterMode on the real forward pass", f"{counted / 1e9:.1f} GFLOP"],
+        ["energy+forces call through ESCNCalculator", f"{1000 * call_seconds:.0f} ms"],
+        ["  of which graph construction + packing", f"{1000 * graph_seconds:.0f} ms"],
+        ["achieved rate, escn_ase FLOPs / call time", f"{total_ours / call_seconds / 1e9:.1f} GFLOP/s"],
+        ["reference-equivalent rate, reference FLOPs / call time", f"{total_ref / call_seconds / 1e9:.1f} GFLOP/s"],
+        ["measured matmul rate (same run)", f"{peak:.1f} GFLOP/s"],
+        ["achieved / matmul rate", f"{100 * total_ours / call_seconds / 1e9 / peak:.0f}%"],
+    ]
+    if product_seconds is not None:
+        profiled = product_seconds + other_seconds
+        summary += [
+            ["profiled forward: time in matrix products (mm/addmm/bmm)",
+             f"{1000 * product_seconds:.0f} ms ({100 * product_seconds / profiled:.0f}%)"],
+            ["profiled forward: everything else (copies, SiLU, gathers, Python)",
+             f"{1000 * other_seconds:.0f} ms ({100 * other_seconds / profiled:.0f}%)"],
+            ["rate of the matrix products themselves", f"{total_ours / product_seconds / 1e9:.1f} GFLOP/s "
+             f"({100 * total_ours / product_seconds / 1e9 / peak:.0f}% of the matmul rate)"],
+        ]
+    print(markdown_table(["quantity", "value"], summary))
 
 
 if __name__ == "__main__":
