@@ -48,14 +48,21 @@ def estimate_memory(
     node_grid = grid_resolution(c.lmax, c.lmax)
     n_edge_grid, n_node_grid = edge_grid[0] * edge_grid[1], node_grid[0] * node_grid[1]
     channels, hidden = c.sphere_channels, c.hidden_channels
-    # Per edge and layer: gathered + rotated inputs, SO(2) internals, grid values, rotated-back message.
-    per_edge_layer = (3 * n_coeffs + 6 * n_reduced + 2 * n_edge_grid) * channels + 8 * hidden + c.n_basis
-    per_edge_static = 2 * n_reduced * n_coeffs + c.n_basis + 16  # edge frame rows and their transpose, basis
-    per_atom_layer = (6 * n_coeffs + 5 * n_node_grid) * channels
+    # First SO(2) layer of both convolutions for all edges at once (per layer): padded products,
+    # their copies back into edge order, and the gated activations of each order's rows.
+    first_layer = 2 * 3 * hidden * (1 + 4 * c.mmax)
+    # Per edge of a chunk and layer: edge scalars and gates, second-layer outputs, the message in
+    # two layouts, grid values (tiled without autograd), the padded copy rotated back.
+    per_edge_layer = (4 * n_reduced + 2 * n_edge_grid) * channels + 2 * hidden * (1 + 2 * c.mmax) + c.n_basis
+    # Once per pass: frame rows by order for both ends (real and imaginary), rotate-back rows, basis.
+    per_edge_static = 4 * n_reduced * n_coeffs + 2 * n_reduced * n_coeffs + c.n_basis + 16
+    per_atom_layer = (6 * n_coeffs + 5 * n_node_grid) * channels + 4 * n_coeffs * hidden * (1 + 2 * c.mmax)
     graph_factor = c.num_layers if keeps_graph else 1
     # Measured peaks ran up to ~1.2x the tensor count on CPU (allocator overhead): keep a 1.5x margin.
     margin = 1.5
-    fixed = int(margin * item * (n_atoms * per_atom_layer * graph_factor + n_edges * per_edge_static)) + 64 * 2**20
+    fixed = int(
+        margin * item * (n_atoms * per_atom_layer * graph_factor + n_edges * (per_edge_static + first_layer * graph_factor))
+    ) + 64 * 2**20
     per_edge = int(margin * item * per_edge_layer * graph_factor)
     return MemoryEstimate(fixed=fixed, per_edge_working=per_edge, n_edges=n_edges, keeps_graph=keeps_graph)
 

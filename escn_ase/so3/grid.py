@@ -10,9 +10,10 @@ band-limited functions whenever the grid is fine enough.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
+
+from .cache import tensor_cache
 
 from .layout import coefficient_layout
 
@@ -34,7 +35,7 @@ def grid_resolution(lmax: int, mmax: int) -> tuple[int, int]:
     return res_beta, res_alpha
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _grid_matrices_float64(lmax: int, mmax: int) -> tuple[torch.Tensor, torch.Tensor]:
     from e3nn.o3 import FromS2Grid, ToS2Grid
 
@@ -85,7 +86,7 @@ def from_grid_matrix(
     return from_mat[:, _columns(lmax, mmax, layout)].to(dtype=dtype, device=device).contiguous()
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _sphere_points_float32(n_points: int) -> torch.Tensor:
     # Computed in float32 like the reference so that stored and computed points agree bitwise.
     golden_ratio = (1 + 5**0.5) / 2

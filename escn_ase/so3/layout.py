@@ -14,9 +14,10 @@ Conventions (shared by the whole package):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
+
+from .cache import tensor_cache
 
 __all__ = ["lm_index", "CoefficientLayout", "coefficient_layout"]
 
@@ -56,7 +57,7 @@ class CoefficientLayout:
         return int(self.mmajor.numel())
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def coefficient_layout(lmax: int, mmax: int) -> CoefficientLayout:
     """Cached index tables for ``lmax`` and ``0 <= mmax <= lmax``."""
     if lmax < 0 or not 0 <= mmax <= lmax:

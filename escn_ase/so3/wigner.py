@@ -21,10 +21,10 @@ aligned with the edge (the first such axis on ties), so the forward pass is dete
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 
+from .cache import tensor_cache
 from .harmonics import spherical_harmonics_unnormalized
 
 __all__ = ["edge_rotation_matrices", "wigner_d_rows"]
@@ -55,7 +55,7 @@ def _fibonacci_points(n_points: int) -> torch.Tensor:
     )
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _probe_points_and_inverse(lmax: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Probe points ``(n, 3)`` and the block pseudo-inverse ``W (n_coeffs, n, n_coeffs)`` in float64.
 
