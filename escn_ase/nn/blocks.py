@@ -183,11 +183,11 @@ class MessageBlock(torch.nn.Module):
     def _grid_silu(self, message: torch.Tensor) -> torch.Tensor:
         """SiLU on the edge-frame grid: ``from_grid^T silu(to_grid message)``, ``(n_reduced, cols)``.
 
-        Without autograd the columns go in tiles whose grid values stay in cache (the grid has
+        On a CPU without autograd the columns go in tiles whose grid values stay in cache (the grid has
         several times more rows than the message, and a large grid would be written to memory,
         read back by the SiLU and read again by the second product).
         """
-        if torch.is_grad_enabled() and message.requires_grad:
+        if (torch.is_grad_enabled() and message.requires_grad) or message.device.type != "cpu":
             return torch.matmul(self.from_grid.t(), silu(torch.matmul(self.to_grid, message)))
         out = torch.empty_like(message)
         tile = GRID_TILE_COLUMNS
