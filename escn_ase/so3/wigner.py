@@ -73,6 +73,17 @@ def _probe_points_and_inverse(lmax: int) -> tuple[torch.Tensor, torch.Tensor]:
     return points, inverse
 
 
+@tensor_cache
+def _probe_tables(
+    lmax: int, rows: tuple[int, ...] | None, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probe points and the pseudo-inverse restricted to ``rows``, in ``dtype`` on ``device``."""
+    points, inverse = _probe_points_and_inverse(lmax)
+    if rows is not None:
+        inverse = inverse[list(rows)]
+    return points.to(dtype=dtype, device=device), inverse.to(dtype=dtype, device=device).contiguous()
+
+
 def wigner_d_rows(rotations: torch.Tensor, lmax: int, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Rows of the block-diagonal Wigner-D matrix ``D(R)`` for all ``l <= lmax`` at once.
 
@@ -83,12 +94,10 @@ def wigner_d_rows(rotations: torch.Tensor, lmax: int, rows: torch.Tensor | None 
     Returns:
         ``(n_edges, n_rows, n_coeffs)`` (``n_rows = n_coeffs`` when ``rows`` is None).
     """
-    points, inverse = _probe_points_and_inverse(lmax)
-    points = points.to(dtype=rotations.dtype, device=rotations.device)
-    inverse = inverse.to(dtype=rotations.dtype, device=rotations.device)
+    row_key = None if rows is None else tuple(int(r) for r in rows.tolist())
+    points, inverse = _probe_tables(lmax, row_key, rotations.dtype, rotations.device)
     if rows is not None:
         rows = rows.to(rotations.device)
-        inverse = inverse[rows]
     rotated = torch.einsum("kj,eij->eki", points, rotations)  # (n_edges, n, 3): R p_k
     harmonics = spherical_harmonics_unnormalized(lmax, rotated)  # (n_edges, n, n_coeffs)
     if rows is not None:
