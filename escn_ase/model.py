@@ -168,7 +168,6 @@ class ESCN(torch.nn.Module):
             chunks.append(
                 EdgeChunk(
                     edges=part,
-                    nodes=nodes,
                     source=edge_index[0, part].contiguous(),
                     target=target,
                     radial_basis=self.distance_expansion(distances),

@@ -39,7 +39,6 @@ class EdgeChunk:
 
     Attributes:
         edges: the chunk's slice of the whole graph's edges.
-        nodes: the slice of target atoms whose incoming edges these are.
         source: ``(n_chunk,)`` neighbour index j (messages flow j -> i).
         target: ``(n_chunk,)`` centre index i (messages are summed here).
         radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
@@ -50,7 +49,6 @@ class EdgeChunk:
     """
 
     edges: slice
-    nodes: slice
     source: torch.Tensor
     target: torch.Tensor
     radial_basis: torch.Tensor
