@@ -53,6 +53,10 @@ class ESCNCalculator(Calculator):
             order) and warns once; ``"keep_shell"`` keeps the whole tied shell (well defined).
         edge_chunk_size: process edges in chunks of this size (None: chosen from free memory).
         memory_fraction: share of the device's free memory an evaluation may plan to use.
+        checkpoint_layers: conservative models only: recompute each layer during the backward
+            pass instead of keeping its tensors (about 1/3 more time; autograd then keeps one
+            layer's tensors instead of all).  None (default): only for structures whose graph
+            would not fit in memory otherwise.
 
     Results: ``energy``, ``free_energy`` (eV), ``forces`` (eV/A); conservative models add
     ``stress`` (eV/A^3, Voigt, ASE sign convention; periodic cells only) and ``energies``
@@ -70,6 +74,7 @@ class ESCNCalculator(Calculator):
         neighbor_ties: str = "reference",
         edge_chunk_size: int | None = None,
         memory_fraction: float = 0.8,
+        checkpoint_layers: bool | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,6 +87,7 @@ class ESCNCalculator(Calculator):
         self.neighbor_ties = neighbor_ties
         self.edge_chunk_size = edge_chunk_size
         self.memory_fraction = memory_fraction
+        self.checkpoint_layers = checkpoint_layers
         self.checkpoint_path = resolve_checkpoint(checkpoint)
         self.loaded: LoadedModel = load_checkpoint(self.checkpoint_path)
         self.model = self.loaded.model.to(device=self.device, dtype=self.dtype)
@@ -173,7 +179,11 @@ class ESCNCalculator(Calculator):
     def _memory_budget(self) -> int:
         return int(available_memory(self.device) * self.memory_fraction)
 
-    def _edge_chunk_for(self, batch: GraphBatch) -> int | None:
+    def _plan(self, batch: GraphBatch) -> tuple[int | None, bool]:
+        """Edge chunk size and whether to checkpoint layers, so that the evaluation fits in memory.
+
+        Raises ``StructureTooLargeError`` before anything large is allocated when it cannot fit.
+        """
         estimate = self._memory_estimate(batch.n_atoms, batch.n_edges)
         budget = self._memory_budget()
         chunk = self.edge_chunk_size
@@ -182,24 +192,40 @@ class ESCNCalculator(Calculator):
             # Small chunks help the CPU allocator; a GPU prefers few large kernels.
             preferred = default_edge_chunk_size(self.config, self.dtype) if self.device.type == "cpu" else None
             chunk = fitting if preferred is None else (preferred if fitting is None else min(fitting, preferred))
-        needed = estimate.total(chunk)
+        checkpoint = bool(self.checkpoint_layers) and self.conservative
+        if self.checkpoint_layers is None and self.conservative and estimate.total(chunk) > budget:
+            checkpoint = True
+        needed = estimate.total(chunk, checkpoint_layers=checkpoint)
         if needed > budget:
             # Memory grows linearly with the structure at fixed density: scale to what fits.
             fitting_atoms = int(batch.n_atoms * budget / needed)
+            if self.conservative:
+                reason = "forces by autograd" + (", even recomputing layers in the backward pass" if checkpoint else "")
+            else:
+                reason = "even with edge chunking"
             raise StructureTooLargeError(
                 f"evaluating {batch.n_atoms} atoms with {batch.n_edges} edges needs about "
                 f"{needed / 2**30:.1f} GiB but {budget / 2**30:.1f} GiB are available on {self.device} "
-                f"({'forces by autograd keep every layer' if self.conservative else 'even with edge chunking'}); "
-                f"about {fitting_atoms} atoms at this density would fit. Use a smaller structure, split a batch, "
-                "or a device with more memory (memory_fraction raises the share of free memory that may be used)"
+                f"({reason}); about {fitting_atoms} atoms at this density would fit. Use a smaller structure, "
+                "split a batch, or a device with more memory (memory_fraction raises the share of free memory "
+                "that may be used)"
             )
-        return chunk
+        return chunk, checkpoint
+
+    def _fits(self, n_atoms: int, n_edges: int, budget: int) -> bool:
+        """Whether a batch of this size fits ``budget`` (edge chunking allowed; checkpointed layers only
+        when asked for: a batch that would need them is better split)."""
+        estimate = self._memory_estimate(n_atoms, n_edges)
+        if estimate.keeps_graph:
+            return estimate.total(checkpoint_layers=bool(self.checkpoint_layers)) <= budget
+        return estimate.total(choose_edge_chunk_size(estimate, budget)) <= budget
 
     def _run(self, batch: GraphBatch, compute_stress: bool) -> list[dict]:
-        chunk = self._edge_chunk_for(batch)
+        chunk, checkpoint = self._plan(batch)
         if self.conservative:
             out = self.model.predict(
-                **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk
+                **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk,
+                checkpoint_layers=checkpoint,
             )
         else:
             with torch.inference_mode():
@@ -261,8 +287,7 @@ class ESCNCalculator(Calculator):
 
         for index, (atoms, graph) in enumerate(zip(structures, graphs)):
             atoms_after, edges_after = atoms_in_group + len(atoms), edges_in_group + graph.n_edges
-            estimate = self._memory_estimate(atoms_after, edges_after)
-            fits = estimate.total(choose_edge_chunk_size(estimate, budget)) <= budget
+            fits = self._fits(atoms_after, edges_after, budget)
             if group and (atoms_after > max_atoms_per_batch or not fits):
                 flush()
                 atoms_after, edges_after = len(atoms), graph.n_edges

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .model import ESCNConfig
@@ -16,27 +18,52 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes of an evaluation: ``fixed`` (nodes, graph, cached edge frames) + ``per_edge`` working set."""
+    """Peak bytes of one evaluation, by what the memory scales with.
 
-    def __init__(self, fixed: int, per_edge_working: int, n_edges: int, keeps_graph: bool) -> None:
-        self.fixed = fixed
-        self.per_edge_working = per_edge_working
-        self.n_edges = n_edges
-        self.keeps_graph = keeps_graph
+    Attributes:
+        fixed: independent of the edges (parameters, per-atom tensors, allocator slack).
+        per_edge_pass: per edge, alive for the whole pass (edge frames and rows, the first SO(2)
+            layer of the layer being computed).
+        per_edge_layer_graph: per edge, what autograd keeps of one layer (0 without a graph).
+        per_edge_chunk: per edge of the chunk being processed, without a graph.
+        n_edges, n_layers: of the evaluation.
+        keeps_graph: autograd records the pass (forces by autograd, training).
+    """
 
-    def total(self, edge_chunk_size: int | None) -> int:
-        """Peak bytes with edges processed ``edge_chunk_size`` at a time (None: all at once)."""
-        if self.keeps_graph:  # autograd keeps every chunk's tensors until the backward pass
-            return self.fixed + self.per_edge_working * self.n_edges
+    fixed: int
+    per_edge_pass: int
+    per_edge_layer_graph: int
+    per_edge_chunk: int
+    n_edges: int
+    n_layers: int
+    keeps_graph: bool
+
+    def total(self, edge_chunk_size: int | None = None, checkpoint_layers: bool = False) -> int:
+        """Peak bytes with edges processed ``edge_chunk_size`` at a time (None: all at once).
+
+        With a graph, chunks do not bound memory (every chunk's tensors are kept for the backward
+        pass); ``checkpoint_layers`` keeps one layer's tensors instead of all of them.
+        """
+        if self.keeps_graph:
+            kept = 1 if checkpoint_layers else self.n_layers
+            # + half a layer: the gradients of the layer being differentiated.
+            return self.fixed + self.n_edges * (self.per_edge_pass + int((kept + 0.5) * self.per_edge_layer_graph))
         chunk = self.n_edges if not edge_chunk_size else min(edge_chunk_size, self.n_edges)
-        return self.fixed + self.per_edge_working * chunk
+        return self.fixed + self.n_edges * self.per_edge_pass + self.per_edge_chunk * chunk
+
+
+# Allocator slack over the tensors counted below.  Measured (benchmarks/bench_scaling.py, default
+# model, 2048 Cu atoms, 87,550 edges): peak RSS above the loaded model 2.50 GB with all layers kept
+# and 1.49 GB with checkpointed layers, against 2.47 and 1.59 GB counted here without the margin.
+MARGIN = 1.15
 
 
 def estimate_memory(
     config: ESCNConfig, n_atoms: int, n_edges: int, dtype: torch.dtype, keeps_graph: bool
 ) -> MemoryEstimate:
-    """Rough estimate of an evaluation's peak memory, with a 1.5x margin for allocator overhead.
+    """Estimate of an evaluation's peak memory from the sizes of the tensors it creates.
 
     ``keeps_graph``: autograd through the whole pass (conservative forces, training).
     """
@@ -48,23 +75,44 @@ def estimate_memory(
     node_grid = grid_resolution(c.lmax, c.lmax)
     n_edge_grid, n_node_grid = edge_grid[0] * edge_grid[1], node_grid[0] * node_grid[1]
     channels, hidden = c.sphere_channels, c.hidden_channels
-    # First SO(2) layer of both convolutions for all edges at once (per layer): padded products,
-    # their copies back into edge order, and the gated activations of each order's rows.
-    first_layer = 2 * 3 * hidden * (1 + 4 * c.mmax)
-    # Per edge of a chunk and layer: edge scalars and gates, second-layer outputs, the message in
-    # two layouts, grid values (tiled without autograd), the padded copy rotated back.
-    per_edge_layer = (4 * n_reduced + 2 * n_edge_grid) * channels + 2 * hidden * (1 + 2 * c.mmax) + c.n_basis
-    # Once per pass: frame rows by order for both ends (real and imaginary), rotate-back rows, basis.
-    per_edge_static = 4 * n_reduced * n_coeffs + 2 * n_reduced * n_coeffs + c.n_basis + 16
+    padding = 1.3  # edges laid out per atom: slots of the atoms with fewer neighbours than the most
+    # Counts are in elements per edge.
+    # The first SO(2) layer of both convolutions (m = 0: one row; m > 0: two rows, real and imaginary).
+    first_layer = 2 * hidden * (1 + 4 * c.mmax)
+    # Gates of both convolutions (m = 0: H; m > 0: 2H).
+    gates = 2 * hidden * (1 + 2 * c.mmax)
+    # The edge graph: order rows of both ends, rotate-back rows, distance basis, indices.
+    order_rows = n_coeffs + 4 * sum(n_coeffs - m * m for m in range(1, c.mmax + 1))
+    edge_graph = padding * (2 * order_rows + n_coeffs * n_reduced) + c.n_basis + 16
+    if keeps_graph:
+        # Wigner rows and the harmonics of the rotated probe points, kept for their gradients.
+        n_probe = 2 * (c.lmax + 1) ** 2
+        edge_graph += n_reduced * n_coeffs + 3 * n_probe * n_coeffs + 2 * c.n_basis
+        # Per layer, what the backward pass needs: first-layer outputs and gates (the gating
+        # products), gate inputs (SiLU), edge-frame grid values (SiLU), the padded message (rotate
+        # back), the edge MLP's inputs.
+        layer_graph = (
+            first_layer + 2 * gates + n_edge_grid * channels + padding * n_reduced * channels
+            + c.n_basis + 4 * c.edge_channels
+        )
+        per_edge_pass, per_edge_chunk = edge_graph, 0.0
+    else:
+        layer_graph = 0.0
+        per_edge_pass = edge_graph + first_layer  # first-layer outputs of a layer exist for all edges
+        # Per edge of a chunk: gates, gated first layer, second-layer output, the message in two
+        # layouts and padded by atom (the grid values are tiled, a constant).
+        per_edge_chunk = gates + first_layer + (3 + padding) * n_reduced * channels
     per_atom_layer = (6 * n_coeffs + 5 * n_node_grid) * channels + 4 * n_coeffs * hidden * (1 + 2 * c.mmax)
-    graph_factor = c.num_layers if keeps_graph else 1
-    # Measured peaks ran up to ~1.2x the tensor count on CPU (allocator overhead): keep a 1.5x margin.
-    margin = 1.5
-    fixed = int(
-        margin * item * (n_atoms * per_atom_layer * graph_factor + n_edges * (per_edge_static + first_layer * graph_factor))
-    ) + 64 * 2**20
-    per_edge = int(margin * item * per_edge_layer * graph_factor)
-    return MemoryEstimate(fixed=fixed, per_edge_working=per_edge, n_edges=n_edges, keeps_graph=keeps_graph)
+    per_atom = per_atom_layer * (c.num_layers if keeps_graph else 1)
+    return MemoryEstimate(
+        fixed=int(MARGIN * item * n_atoms * per_atom) + 64 * 2**20,
+        per_edge_pass=int(MARGIN * item * per_edge_pass),
+        per_edge_layer_graph=int(MARGIN * item * layer_graph),
+        per_edge_chunk=int(MARGIN * item * per_edge_chunk),
+        n_edges=n_edges,
+        n_layers=c.num_layers,
+        keeps_graph=keeps_graph,
+    )
 
 
 # Per-chunk edge tensors above glibc's mmap threshold (32 MiB at most) are returned to the OS on every
@@ -101,7 +149,7 @@ def choose_edge_chunk_size(estimate: MemoryEstimate, budget: int, minimum: int =
     """Largest edge chunk whose peak fits ``budget`` (None: all edges at once fit)."""
     if estimate.total(None) <= budget:
         return None
-    room = budget - estimate.fixed
+    room = budget - estimate.fixed - estimate.n_edges * estimate.per_edge_pass
     if estimate.keeps_graph or room <= 0:
         return None
-    return max(minimum, int(room // max(estimate.per_edge_working, 1)))
+    return max(minimum, int(room // max(estimate.per_edge_chunk, 1)))

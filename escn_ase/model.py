@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.utils.checkpoint
 
 from .nn import EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, GaussianBasis, LayerBlock, cosine_cutoff_envelope
 from .so3 import coefficient_layout, edge_rotation_matrices, sphere_sample_points
@@ -153,9 +154,12 @@ class ESCN(torch.nn.Module):
         first_edge[1:] = torch.cumsum(torch.bincount(edge_index[1].cpu(), minlength=n_atoms), 0)
         chunks = []
         rows_per_chunk = []
-        for nodes in _node_ranges(first_edge.tolist(), size) if n_edges else []:
-            part = slice(int(first_edge[nodes.start]), int(first_edge[nodes.stop]))
-            vectors = edge_vectors[part]
+        node_ranges = _node_ranges(first_edge.tolist(), size) if n_edges else []
+        parts = [slice(int(first_edge[nodes.start]), int(first_edge[nodes.stop])) for nodes in node_ranges]
+        # split, not slicing: under autograd its backward is one concatenation, not a zero tensor of
+        # all edges per chunk.
+        vectors_per_chunk = edge_vectors.split([part.stop - part.start for part in parts])
+        for nodes, part, vectors in zip(node_ranges, parts, vectors_per_chunk):
             distances = torch.linalg.norm(vectors, dim=1)
             wigner = wigner_d_rows(edge_rotation_matrices(vectors), self.config.lmax, self.mmajor_rows)
             rows_per_chunk.append(order_rows(wigner, self.layout))
@@ -195,11 +199,15 @@ class ESCN(torch.nn.Module):
         system_index: torch.Tensor,
         n_systems: int,
         edge_chunk_size: int | None = None,
+        checkpoint_layers: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Energies (and direct forces); see the module docstring for shapes.
 
         ``edge_chunk_size`` processes the edges in slices of that many, bounding the memory of
         the per-edge tensors (results are the same up to float summation order).
+        ``checkpoint_layers``: when a graph is recorded, keep only each layer's input and recompute
+        the layer during the backward pass (activation checkpointing): the per-edge memory of
+        autograd drops from all layers to about one, for one extra forward pass of time.
         """
         c = self.config
         n_atoms = atomic_numbers.shape[0]
@@ -211,8 +219,12 @@ class ESCN(torch.nn.Module):
 
         x = positions.new_zeros(n_atoms, self.layout.n_coeffs, c.sphere_channels)
         x[:, 0, :] = self.sphere_embedding(atomic_numbers)
+        recompute = checkpoint_layers and torch.is_grad_enabled()
         for i, layer in enumerate(self.layer_blocks):
-            update = layer(x, atomic_numbers, edges)
+            if recompute:
+                update = torch.utils.checkpoint.checkpoint(layer, x, atomic_numbers, edges, use_reentrant=False)
+            else:
+                update = layer(x, atomic_numbers, edges)
             x = update if i == 0 else x + update  # no residual into the first layer
 
         # Sample each atom's channels at the sphere points: (n_atoms, n_points, C).
@@ -243,6 +255,7 @@ class ESCN(torch.nn.Module):
         compute_stress: bool = False,
         edge_chunk_size: int | None = None,
         create_graph: bool = False,
+        checkpoint_layers: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Forward pass plus, for conservative models, forces and stress by autograd.
 
@@ -250,6 +263,8 @@ class ESCN(torch.nn.Module):
             cells: ``(n_systems, 3, 3)`` lattice vectors (rows); needed for stress.
             compute_stress: return ``stress (n_systems, 3, 3)`` = (1/V) dE/d(strain), eV/A^3.
             create_graph: keep the graph of the derivatives (for training on forces).
+            checkpoint_layers: recompute each layer in the backward pass instead of keeping its
+                tensors (see ``forward``); for structures whose autograd graph would not fit.
         """
         if self.config.forces == "direct":
             if compute_stress:
@@ -280,6 +295,7 @@ class ESCN(torch.nn.Module):
                 system_index,
                 n_systems,
                 edge_chunk_size,
+                checkpoint_layers,
             )
             if out["energy"].requires_grad:
                 grads = torch.autograd.grad(

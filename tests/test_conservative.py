@@ -98,3 +98,40 @@ def test_slab_has_forces_and_per_atom_energies(calc):
     forces = slab.get_forces()
     assert np.abs(forces - calculate_numerical_forces(slab, eps=1e-4)).max() < 1e-6
     assert "stress" not in calc.results  # not 3D periodic: no stress
+
+
+def _same_model(calc, **settings) -> ESCNCalculator:
+    return ESCNCalculator(calc.checkpoint_path, device="cpu", dtype="float64", **settings)
+
+
+def test_checkpointed_layers_and_edge_chunks_give_the_same_forces_and_stress(calc, bulk_cuo):
+    """Recomputing layers in the backward pass, or chunking edges under autograd, changes memory, not results."""
+    atoms = bulk_cuo.repeat((2, 1, 1))
+    reference = calc.evaluate([atoms], compute_stress=True)[0]
+    for settings in ({"checkpoint_layers": True}, {"edge_chunk_size": 29}, {"edge_chunk_size": 29, "checkpoint_layers": True}):
+        other = _same_model(calc, **settings).evaluate([atoms], compute_stress=True)[0]
+        assert abs(other["energy"] - reference["energy"]) < 1e-10, settings
+        np.testing.assert_allclose(other["forces"], reference["forces"], atol=1e-10, err_msg=str(settings))
+        np.testing.assert_allclose(other["stress"], reference["stress"], atol=1e-12, err_msg=str(settings))
+
+
+def test_layers_are_checkpointed_only_when_the_graph_would_not_fit(calc, bulk_cuo, monkeypatch):
+    import escn_ase.calculator as calculator_module
+
+    automatic = _same_model(calc)
+    batch = automatic.prepare([bulk_cuo])
+    estimate = automatic._memory_estimate(batch.n_atoms, batch.n_edges)
+    all_layers, one_layer = estimate.total(), estimate.total(checkpoint_layers=True)
+    assert one_layer < all_layers
+    plans = []
+    for available in (2 * all_layers, (all_layers + one_layer) / 2, one_layer / 2):
+        monkeypatch.setattr(calculator_module, "available_memory", lambda device, a=available: int(a / 0.8))
+        try:
+            plans.append(automatic._plan(batch)[1])
+        except calculator_module.StructureTooLargeError as error:
+            assert "even recomputing layers in the backward pass" in str(error)
+            plans.append("refused")
+    assert plans == [False, True, "refused"]
+    monkeypatch.setattr(calculator_module, "available_memory", lambda device: int(2 * all_layers / 0.8))
+    assert _same_model(calc, checkpoint_layers=True)._plan(batch)[1] is True
+    assert _same_model(calc, checkpoint_layers=False)._plan(batch)[1] is False

@@ -127,17 +127,18 @@ class MessageBlock(torch.nn.Module):
         gate_weight = torch.cat([layer.weight for layer in gate_layers], dim=0)
         gate_bias = torch.cat([layer.bias for layer in gate_layers], dim=0)
         gate_sizes = [layer.out_features for layer in gate_layers]
+        # Each chunk's slice of the first-layer outputs. split, not indexing: under autograd the
+        # backward of one split is one concatenation, where every slice's backward would fill a
+        # zero tensor of all edges (quadratic in the number of chunks).
+        sizes = [chunk.edges.stop - chunk.edges.start for chunk in graph.chunks]
+        source_parts = _split_by_chunk(source_first, sizes)
+        target_parts = _split_by_chunk(target_first, sizes)
         # Chunks cover consecutive ranges of target atoms: their sums only need concatenating.
         sums = [
             self._messages(
-                x,
-                atomic_numbers,
-                chunk,
-                [[first[chunk.edges] for first in order] for order in source_first],
-                [[first[chunk.edges] for first in order] for order in target_first],
-                (gate_weight, gate_bias, gate_sizes),
+                x, atomic_numbers, chunk, source_parts[k], target_parts[k], (gate_weight, gate_bias, gate_sizes)
             )
-            for chunk in graph.chunks
+            for k, chunk in enumerate(graph.chunks)
         ]
         return sums[0] if len(sums) == 1 else torch.cat(sums, dim=0)
 
@@ -193,6 +194,12 @@ class MessageBlock(torch.nn.Module):
             grid = silu(torch.mm(self.to_grid, message[:, start : start + tile]), inplace=True)
             torch.mm(self.from_grid.t(), grid, out=out[:, start : start + tile])
         return out
+
+
+def _split_by_chunk(firsts: list[list[torch.Tensor]], sizes: list[int]) -> list[list[list[torch.Tensor]]]:
+    """``firsts[m][k]`` (all edges) -> ``parts[chunk][m][k]`` (the chunk's edges)."""
+    split = [[first.split(sizes) for first in order] for order in firsts]
+    return [[[parts[chunk] for parts in order] for order in split] for chunk in range(len(sizes))]
 
 
 class LayerBlock(torch.nn.Module):
