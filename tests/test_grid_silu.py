@@ -1,4 +1,4 @@
-"""The tiled grid SiLU with a recomputing backward pass against the plain expression."""
+"""The tiled edge-major grid SiLU, with its recomputing backward pass, against the plain expression."""
 
 import pytest
 import torch
@@ -9,6 +9,7 @@ from escn_ase.so3 import from_grid_matrix, to_grid_matrix
 
 
 def _plain(x, to_grid, from_grid):
+    """x (n_edges, n_coeffs, C)."""
     return from_grid.t() @ torch.nn.functional.silu(to_grid @ x)
 
 
@@ -17,13 +18,13 @@ def matrices():
     return to_grid_matrix(3, 2, layout="mmajor").double(), from_grid_matrix(3, 2, layout="mmajor").double()
 
 
-@pytest.mark.parametrize("tile", [7, 64, 8192])
+@pytest.mark.parametrize("tile", [4, 12, 8192])  # 1, 3 and all edges per tile
 def test_values_gradients_and_second_derivatives_match_the_plain_expression(matrices, monkeypatch, tile):
     monkeypatch.setattr(grid_module, "GRID_TILE_COLUMNS", tile)
     to_grid, from_grid = matrices
     torch.manual_seed(0)
-    x = torch.randn(to_grid.shape[1], 150, dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(to_grid.shape[1], 150, dtype=torch.float64)
+    x = torch.randn(37, to_grid.shape[1], 4, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(37, to_grid.shape[1], 4, dtype=torch.float64)
 
     with torch.no_grad():
         torch.testing.assert_close(grid_silu(x, to_grid, from_grid), _plain(x, to_grid, from_grid), rtol=0, atol=1e-12)
@@ -41,6 +42,28 @@ def test_values_gradients_and_second_derivatives_match_the_plain_expression(matr
 
 def test_gradcheck(matrices):
     to_grid, from_grid = matrices
-    x = torch.randn(to_grid.shape[1], 5, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, to_grid.shape[1], 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: grid_silu(v, to_grid, from_grid), (x,))
     assert torch.autograd.gradgradcheck(lambda v: grid_silu(v, to_grid, from_grid), (x,))
+
+
+def test_the_coefficient_major_route_of_accelerators_gives_the_same_values(matrices, monkeypatch):
+    """GPUs take two large products on transposed messages; checked on the CPU by forcing that route."""
+    to_grid, from_grid = matrices
+    x = torch.randn(9, to_grid.shape[1], 3, dtype=torch.float64)
+    tiled = grid_module._forward_tiled(x, to_grid, from_grid)
+
+    class FakeDevice:
+        type = "cuda"
+
+    class OnFakeDevice(torch.Tensor):
+        @property
+        def device(self):
+            return FakeDevice()
+
+    calls = []
+    transpose = grid_module._coefficient_major
+    monkeypatch.setattr(grid_module, "_coefficient_major", lambda t: calls.append(t.shape) or transpose(t))
+    routed = grid_module._forward_tiled(x.as_subclass(OnFakeDevice), to_grid, from_grid)
+    assert calls == [x.shape]  # the accelerator route was taken
+    torch.testing.assert_close(routed.as_subclass(torch.Tensor), tiled, rtol=0, atol=1e-12)

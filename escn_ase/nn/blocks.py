@@ -155,25 +155,49 @@ class MessageBlock(torch.nn.Module):
         gate_weight, gate_bias, gate_sizes = gate_layer
         gates = _silu_fresh(torch.addmm(gate_bias, edge_scalars, gate_weight.t())).split(gate_sizes, dim=1)
         n_orders = len(gate_sizes) // 2
-        # Source and target convolutions summed: their second layers accumulate into one buffer.
-        blocks = [
-            sum_of_products(source_terms + target_terms).view(n_edges, -1, channels)
+        # Source and target convolutions summed: their second layers accumulate into one buffer,
+        # (n_edges, n_reduced, C) with the reduced coefficients m-major.
+        order_terms = [
+            source_terms + target_terms
             for source_terms, target_terms in zip(
                 self.so2_block_source.gated_terms(source_first, list(gates[:n_orders])),
                 self.so2_block_target.gated_terms(target_first, list(gates[n_orders:])),
             )
         ]
-        # Coefficient-major layout (n_reduced, n_edges * C): the grid transforms become two large
-        # matrix products instead of n_edges small ones.
-        message = torch.cat([block.transpose(0, 1) for block in blocks], dim=0)
-        message = message.reshape(message.shape[0], n_edges * channels)
+        message = _second_layers(order_terms, n_edges, self.layout.n_reduced, channels)
         message = grid_silu(message, self.to_grid, self.from_grid)  # edge-frame grid SiLU, same layout
-        message = message.view(-1, n_edges, channels).transpose(0, 1)  # (n_edges, n_reduced, C)
         # Rotate back (D^T restricted to the kept columns) and sum over each atom's edges: one
         # product per target atom with its edges side by side.
         groups = chunk.groups
         padded = groups.pad(message).reshape(groups.n_groups, -1, channels)  # (n_atoms, width * n_reduced, C)
         return torch.bmm(chunk.rotate_back, padded)
+
+
+def _second_layers(
+    order_terms: list[list[tuple[torch.Tensor, torch.Tensor]]], n_edges: int, n_reduced: int, channels: int
+) -> torch.Tensor:
+    """Sum of the second-layer products of every order, laid out ``(n_edges, n_reduced, C)``.
+
+    ``order_terms[m]``: ``(a (n_edges * rows, H), W (n_degrees * C, H))`` pairs, rows = 1 (m = 0) or 2
+    (+m, -m), whose products ``a @ W.T`` sum to order m's rows.  Without autograd each row s of each
+    order is accumulated straight into its columns of the output (a strided view: no concatenation
+    copy); with autograd, per-order sums are concatenated.
+    """
+    if torch.is_grad_enabled():
+        blocks = [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
+        return torch.cat(blocks, dim=1)
+    first_activation = order_terms[0][0][0]
+    message = first_activation.new_empty(n_edges, n_reduced * channels)
+    offset = 0
+    for terms in order_terms:
+        rows = terms[0][0].shape[0] // n_edges
+        width = terms[0][1].shape[0]  # n_degrees * C columns per row
+        for s in range(rows):
+            out = message[:, offset : offset + width]
+            for k, (activation, weight) in enumerate(terms):
+                out.addmm_(activation.view(n_edges, rows, -1)[:, s], weight.t(), beta=0 if k == 0 else 1)
+            offset += width
+    return message.view(n_edges, n_reduced, channels)
 
 
 def _split_by_chunk(firsts: list[list[torch.Tensor]], sizes: list[int]) -> list[list[list[torch.Tensor]]]:
