@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scaling.py [--quick] [--threads 2] [--sizes 100 500 1000 2000 5000 10000]
                                        [--memory-fraction 0.8] [--timeout 1800] [--device cpu]
+                                       [--keep-freed-memory]
 
 Structures: rattled (0.05 A) fcc Cu supercells of the cubic cell (a = 3.61 A) with about 100, 500,
 1000, 2000, 5000 and 10000 atoms (``--quick`` stops at about 1000).  Each size runs in a fresh
@@ -57,12 +58,15 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
-def worker(checkpoint: str, target_atoms: int, device: str, memory_fraction: float) -> dict:
+def worker(checkpoint: str, target_atoms: int, device: str, memory_fraction: float, keep_freed: bool) -> dict:
     """One size, in this (fresh) process. Returns the row as a dict."""
     from ase.calculators.calculator import all_changes
 
     from escn_ase import ESCNCalculator, StructureTooLargeError
-    from escn_ase.memory import estimate_memory
+    from escn_ase.memory import estimate_memory, keep_freed_memory
+
+    if keep_freed:
+        keep_freed_memory()
 
     calc = ESCNCalculator(checkpoint, device=device)
     calc.calculate(copper_supercell(4), ["energy", "forces"], all_changes)  # one-off initialisation
@@ -92,6 +96,7 @@ def worker(checkpoint: str, target_atoms: int, device: str, memory_fraction: flo
 def run_size(checkpoint: Path, target: int, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--worker", str(checkpoint), str(target), "--threads", str(args.threads),
                "--device", args.device, "--memory-fraction", str(args.memory_fraction)]
+    command += ["--keep-freed-memory"] if args.keep_freed_memory else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -112,12 +117,15 @@ def main() -> None:
                         help="share of the available memory the calculator may plan to use")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per size")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call escn_ase.memory.keep_freed_memory() in each worker (glibc: reuse freed memory)")
     parser.add_argument("--worker", nargs=2, metavar=("CHECKPOINT", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.device, args.memory_fraction)))
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.device, args.memory_fraction,
+                                args.keep_freed_memory)))
         return
 
     sizes = args.sizes or [s for s in SIZES if not args.quick or s <= 1000]
@@ -144,7 +152,8 @@ def main() -> None:
     print(machine_line(args.threads, args.device))
     print(f"# model: {origin}; {config_summary(config)}")
     print(f"# one evaluation per size in a fresh process, float32, {args.device}, "
-          f"memory fraction {args.memory_fraction}")
+          f"memory fraction {args.memory_fraction}"
+          + (", escn_ase.memory.keep_freed_memory() on" if args.keep_freed_memory else ""))
     print()
     header = ["atoms", "edges", "graph s", "evaluation s", "us/edge", "peak RSS GB", "RSS before GB",
               "estimate GB (unchunked)"] + (["peak GPU GB"] if args.device != "cpu" else [])

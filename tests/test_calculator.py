@@ -180,3 +180,26 @@ def test_calculate_batch_groups_and_matches_single_calls(calc):
         assert abs(result["energy"] - single["energy"]) < 1e-5
         assert np.abs(result["forces"] - single["forces"]).max() < 1e-4
         assert result["forces"].shape == (len(atoms), 3)
+
+
+def test_keep_freed_memory_switches_glibc_to_heap_reuse_and_results_are_unchanged(slab, tmp_path):
+    """Process-wide, so it runs in a child process; the child compares its energy with this one's."""
+    import subprocess
+    import sys
+
+    slab.write(tmp_path / "slab.traj")
+    reference = ESCNCalculator(small_fixture() / "checkpoint.pt", device="cpu").evaluate([slab])[0]["energy"]
+    script = (
+        "import sys, ase.io\n"
+        "from escn_ase import ESCNCalculator\n"
+        "from escn_ase.memory import keep_freed_memory\n"
+        "switched = keep_freed_memory()\n"
+        f"calc = ESCNCalculator({str(small_fixture() / 'checkpoint.pt')!r}, device='cpu')\n"
+        f"energy = calc.evaluate([ase.io.read({str(tmp_path / 'slab.traj')!r})])[0]['energy']\n"
+        "print(switched, repr(energy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    switched, energy = done.stdout.split()
+    libc = __import__("platform").libc_ver()[0]
+    assert switched == ("True" if libc == "glibc" else "False")
+    assert abs(float(energy) - reference) < 1e-6
