@@ -195,6 +195,11 @@ class ESCNCalculator(Calculator):
         checkpoint = bool(self.checkpoint_layers) and self.conservative
         if self.checkpoint_layers is None and self.conservative and estimate.total(chunk) > budget:
             checkpoint = True
+            logger.info(
+                "%d atoms: the autograd graph of all layers (about %.1f GiB) would not fit in %.1f GiB; "
+                "recomputing each layer in the backward pass instead",
+                batch.n_atoms, estimate.total(chunk) / 2**30, budget / 2**30,
+            )
         needed = estimate.total(chunk, checkpoint_layers=checkpoint)
         if needed > budget:
             # Memory grows linearly with the structure at fixed density: scale to what fits.

@@ -115,8 +115,12 @@ def test_checkpointed_layers_and_edge_chunks_give_the_same_forces_and_stress(cal
         np.testing.assert_allclose(other["stress"], reference["stress"], atol=1e-12, err_msg=str(settings))
 
 
-def test_layers_are_checkpointed_only_when_the_graph_would_not_fit(calc, bulk_cuo, monkeypatch):
+def test_layers_are_checkpointed_only_when_the_graph_would_not_fit(calc, bulk_cuo, monkeypatch, caplog):
+    import logging
+
     import escn_ase.calculator as calculator_module
+
+    caplog.set_level(logging.INFO, logger="escn_ase")
 
     automatic = _same_model(calc)
     batch = automatic.prepare([bulk_cuo])
@@ -132,6 +136,7 @@ def test_layers_are_checkpointed_only_when_the_graph_would_not_fit(calc, bulk_cu
             assert "even recomputing layers in the backward pass" in str(error)
             plans.append("refused")
     assert plans == [False, True, "refused"]
+    assert any("recomputing each layer" in record.getMessage() for record in caplog.records)
     monkeypatch.setattr(calculator_module, "available_memory", lambda device: int(2 * all_layers / 0.8))
     assert _same_model(calc, checkpoint_layers=True)._plan(batch)[1] is True
     assert _same_model(calc, checkpoint_layers=False)._plan(batch)[1] is False
