@@ -154,8 +154,9 @@ class ESCN(torch.nn.Module):
         first_edge[1:] = torch.cumsum(torch.bincount(edge_index[1].cpu(), minlength=n_atoms), 0)
         chunks = []
         rows_per_chunk = []
-        node_ranges = _node_ranges(first_edge.tolist(), size) if n_edges else []
-        parts = [slice(int(first_edge[nodes.start]), int(first_edge[nodes.stop])) for nodes in node_ranges]
+        first = first_edge.tolist()
+        node_ranges = _node_ranges(first, size) if n_edges else []
+        parts = [slice(first[nodes.start], first[nodes.stop]) for nodes in node_ranges]
         # split, not slicing: under autograd its backward is one concatenation, not a zero tensor of
         # all edges per chunk.
         vectors_per_chunk = edge_vectors.split([part.stop - part.start for part in parts])
@@ -171,7 +172,6 @@ class ESCN(torch.nn.Module):
             rotate_back = groups.pad(inverse).permute(0, 2, 1, 3).reshape(groups.n_groups, self.layout.n_coeffs, -1)
             chunks.append(
                 EdgeChunk(
-                    edges=part,
                     source=edge_index[0, part].contiguous(),
                     target=target,
                     radial_basis=self.distance_expansion(distances),

@@ -34,7 +34,6 @@ class EdgeChunk:
     and the messages of its edges sum into its own atoms only.
 
     Attributes:
-        edges: the chunk's slice of the whole graph's edges.
         source: ``(n_chunk,)`` neighbour index j (messages flow j -> i).
         target: ``(n_chunk,)`` centre index i (messages are summed here).
         radial_basis: ``(n_chunk, n_basis)`` Gaussian expansion of the edge lengths.
@@ -44,7 +43,6 @@ class EdgeChunk:
             envelope, if any), so that rotating back and summing is one product per atom.
     """
 
-    edges: slice
     source: torch.Tensor
     target: torch.Tensor
     radial_basis: torch.Tensor
@@ -126,7 +124,7 @@ class MessageBlock(torch.nn.Module):
         # Each chunk's slice of the first-layer outputs. split, not indexing: under autograd the
         # backward of one split is one concatenation, where every slice's backward would fill a
         # zero tensor of all edges (quadratic in the number of chunks).
-        sizes = [chunk.edges.stop - chunk.edges.start for chunk in graph.chunks]
+        sizes = [chunk.source.shape[0] for chunk in graph.chunks]
         source_parts = _split_by_chunk(source_first, sizes)
         target_parts = _split_by_chunk(target_first, sizes)
         # Chunks cover consecutive ranges of target atoms: their sums only need concatenating.
