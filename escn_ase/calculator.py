@@ -193,12 +193,13 @@ class ESCNCalculator(Calculator):
             preferred = default_edge_chunk_size(self.config, self.dtype) if self.device.type == "cpu" else None
             chunk = fitting if preferred is None else (preferred if fitting is None else min(fitting, preferred))
         checkpoint = bool(self.checkpoint_layers) and self.conservative
-        if self.checkpoint_layers is None and self.conservative and estimate.total(chunk) > budget:
+        all_layers = estimate.total(chunk)
+        if self.checkpoint_layers is None and self.conservative and all_layers > budget:
             checkpoint = True
             logger.info(
                 "%d atoms: the autograd graph of all layers (about %.1f GiB) would not fit in %.1f GiB; "
                 "recomputing each layer in the backward pass instead",
-                batch.n_atoms, estimate.total(chunk) / 2**30, budget / 2**30,
+                batch.n_atoms, all_layers / 2**30, budget / 2**30,
             )
         needed = estimate.total(chunk, checkpoint_layers=checkpoint)
         if needed > budget:

@@ -72,9 +72,8 @@ def estimate_memory(
     c = config
     layout = coefficient_layout(c.lmax, c.mmax)
     n_coeffs, n_reduced = layout.n_coeffs, layout.n_reduced
-    edge_grid = grid_resolution(c.lmax, c.mmax)
     node_grid = grid_resolution(c.lmax, c.lmax)
-    n_edge_grid, n_node_grid = edge_grid[0] * edge_grid[1], node_grid[0] * node_grid[1]
+    n_node_grid = node_grid[0] * node_grid[1]
     channels, hidden = c.sphere_channels, c.hidden_channels
     padding = 1.3  # edges laid out per atom: slots of the atoms with fewer neighbours than the most
     # Counts are in elements per edge.
@@ -99,8 +98,8 @@ def estimate_memory(
     else:
         layer_graph = 0.0
         per_edge_pass = edge_graph + first_layer  # first-layer outputs of a layer exist for all edges
-        # Per edge of a chunk: gates, gated first layer, second-layer output, the message in two
-        # layouts and padded by atom (the grid values are tiled, a constant).
+        # Per edge of a chunk: gates, gated first layer, the message before and after the grid SiLU,
+        # one message-sized spare, and the message padded by atom (the grid values are tiled, a constant).
         per_edge_chunk = gates + first_layer + (3 + padding) * n_reduced * channels
     per_atom_layer = (6 * n_coeffs + 5 * n_node_grid) * channels + 4 * n_coeffs * hidden * (1 + 2 * c.mmax)
     per_atom = per_atom_layer * (c.num_layers if keeps_graph else 1)

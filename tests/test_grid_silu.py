@@ -51,7 +51,7 @@ def test_the_coefficient_major_route_of_accelerators_gives_the_same_values(matri
     """GPUs take two large products on transposed messages; checked on the CPU by forcing that route."""
     to_grid, from_grid = matrices
     x = torch.randn(9, to_grid.shape[1], 3, dtype=torch.float64)
-    tiled = grid_module._forward_tiled(x, to_grid, from_grid)
+    tiled = grid_module._forward(x, to_grid, from_grid)
 
     class FakeDevice:
         type = "cuda"
@@ -64,6 +64,6 @@ def test_the_coefficient_major_route_of_accelerators_gives_the_same_values(matri
     calls = []
     transpose = grid_module._coefficient_major
     monkeypatch.setattr(grid_module, "_coefficient_major", lambda t: calls.append(t.shape) or transpose(t))
-    routed = grid_module._forward_tiled(x.as_subclass(OnFakeDevice), to_grid, from_grid)
+    routed = grid_module._forward(x.as_subclass(OnFakeDevice), to_grid, from_grid)
     assert calls == [x.shape]  # the accelerator route was taken
     torch.testing.assert_close(routed.as_subclass(torch.Tensor), tiled, rtol=0, atol=1e-12)

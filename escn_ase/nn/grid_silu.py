@@ -35,7 +35,7 @@ def grid_silu(x: torch.Tensor, to_grid: torch.Tensor, from_grid: torch.Tensor) -
     """
     if torch.is_grad_enabled() and x.requires_grad:
         return _GridSiLU.apply(x, to_grid, from_grid)
-    return _forward_tiled(x, to_grid, from_grid)
+    return _forward(x, to_grid, from_grid)
 
 
 def _edges_per_tile(x: torch.Tensor, n_grid: int) -> int:
@@ -57,7 +57,7 @@ def _edge_major(x: torch.Tensor, n_edges: int) -> torch.Tensor:
     return x.view(x.shape[0], n_edges, -1).transpose(0, 1).contiguous()
 
 
-def _forward_tiled(x: torch.Tensor, to_grid: torch.Tensor, from_grid: torch.Tensor) -> torch.Tensor:
+def _forward(x: torch.Tensor, to_grid: torch.Tensor, from_grid: torch.Tensor) -> torch.Tensor:
     if x.device.type != "cpu":
         # A GPU prefers two large products over many small ones; transposing costs it little.
         grid = silu(torch.mm(to_grid, _coefficient_major(x)), inplace=True)
@@ -79,7 +79,7 @@ class _GridSiLU(torch.autograd.Function):
         if to_grid.requires_grad or from_grid.requires_grad:
             raise ValueError("the grid matrices are constants: they must not require gradients")
         ctx.save_for_backward(x, to_grid, from_grid)
-        return _forward_tiled(x, to_grid, from_grid)
+        return _forward(x, to_grid, from_grid)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
