@@ -117,14 +117,22 @@ def estimate_memory(
 # Per-chunk edge tensors above glibc's mmap threshold (32 MiB at most) are returned to the OS on every
 # free and page-faulted back on every allocation; chunks whose largest tensor stays near 16 MiB avoid that.
 CHUNK_TENSOR_BYTES = 16 * 2**20
+# The second SO(2) layer (60% of the FLOPs) is one matrix product per order with a row per edge of
+# the chunk; on the 2-core CPU machine it runs at 288 GFLOP/s with 260 rows and 325-338 with 520-1320.
+MIN_CHUNK_EDGES = 640
 
 
 def default_edge_chunk_size(config: ESCNConfig, dtype: torch.dtype) -> int:
-    """Edges per chunk that keep the largest per-edge tensor (the edge-frame grid) near 16 MiB."""
+    """Edges per chunk on a CPU: at least ``MIN_CHUNK_EDGES``, more while an edge-frame grid of the
+    chunk's edges stays near 16 MiB.
+
+    Measured best with ``benchmarks/bench_calculator.py``-style runs on the 2-core machine: 655 edges for
+    L4-M2 (against 330 and 1320) and 640 for L6-M3 (6% faster than 267, within noise of 1320).
+    """
     res_beta, res_alpha = grid_resolution(config.lmax, config.mmax)
     item = torch.empty((), dtype=dtype).element_size()
     per_edge = max(res_beta * res_alpha, (config.lmax + 1) ** 2) * config.sphere_channels * item
-    return max(64, CHUNK_TENSOR_BYTES // per_edge)
+    return max(MIN_CHUNK_EDGES, CHUNK_TENSOR_BYTES // per_edge)
 
 
 def available_memory(device: torch.device) -> int:
