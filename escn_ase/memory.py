@@ -119,15 +119,16 @@ def estimate_memory(
 CHUNK_TENSOR_BYTES = 16 * 2**20
 # The second SO(2) layer (60% of the FLOPs) is one matrix product per order with a row per edge of
 # the chunk; on the 2-core CPU machine it runs at 288 GFLOP/s with 260 rows and 325-338 with 520-1320.
-MIN_CHUNK_EDGES = 640
+MIN_CHUNK_EDGES = 1024
 
 
 def default_edge_chunk_size(config: ESCNConfig, dtype: torch.dtype) -> int:
-    """Edges per chunk on a CPU: at least ``MIN_CHUNK_EDGES``, more while an edge-frame grid of the
-    chunk's edges stays near 16 MiB.
+    """Most edges per chunk on a CPU: at least ``MIN_CHUNK_EDGES``, more while an edge-frame grid of
+    the chunk's edges stays near 16 MiB (the model then splits the edges into even chunks).
 
-    Measured best with ``benchmarks/bench_calculator.py``-style runs on the 2-core machine: 655 edges for
-    L4-M2 (against 330 and 1320) and 640 for L6-M3 (6% faster than 267, within noise of 1320).
+    Measured on the 2-core machine, 66-atom slab (1320 edges), paired in-process runs: L6-M3 with one
+    chunk or two of 660 edges is 4-9% faster than with 267-edge chunks or three of 440; at L4-M2
+    chunks of 440, 660 and 1320 edges are within 5% of each other.
     """
     res_beta, res_alpha = grid_resolution(config.lmax, config.mmax)
     item = torch.empty((), dtype=dtype).element_size()

@@ -150,6 +150,9 @@ class ESCN(torch.nn.Module):
         """Edge frames and chunks; edges must be sorted by target atom (row 1 of ``edge_index``)."""
         n_edges = edge_index.shape[1]
         size = max(n_edges, 1) if not edge_chunk_size else max(1, edge_chunk_size)
+        # Even chunks (e.g. 660 + 660 edges for a 640-edge limit, not 640 + 640 + 40): a small last chunk
+        # would run its matrix products at a fraction of the rate of the others.
+        size = -(-n_edges // -(-n_edges // size)) if n_edges else size
         first_edge = torch.zeros(n_atoms + 1, dtype=torch.long)
         first_edge[1:] = torch.cumsum(torch.bincount(edge_index[1].cpu(), minlength=n_atoms), 0)
         chunks = []
@@ -203,8 +206,9 @@ class ESCN(torch.nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Energies (and direct forces); see the module docstring for shapes.
 
-        ``edge_chunk_size`` processes the edges in slices of that many, bounding the memory of
-        the per-edge tensors (results are the same up to float summation order).
+        ``edge_chunk_size`` processes the edges in even slices of at most that many (whole target
+        atoms each), bounding the memory of the per-edge tensors (results are the same up to float
+        summation order).
         ``checkpoint_layers``: when a graph is recorded, keep only each layer's input and recompute
         the layer during the backward pass (activation checkpointing): the per-edge memory of
         autograd drops from all layers to about one, for one extra forward pass of time.
