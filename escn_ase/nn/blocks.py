@@ -16,7 +16,7 @@ from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
 from .edge_groups import EdgeGroups
 from .first_layer import PaddedOrderRows, first_layer_on_edges
 from .grid_silu import grid_silu
-from .so2 import SO2Convolution, sum_of_products
+from .so2 import GatedTerm, SO2Convolution, sum_of_products
 
 __all__ = ["EdgeChunk", "EdgeGraph", "EdgeBlock", "MessageBlock", "LayerBlock", "EnergyBlock", "ForceBlock"]
 
@@ -171,30 +171,30 @@ class MessageBlock(torch.nn.Module):
         return torch.bmm(chunk.rotate_back, padded)
 
 
-def _second_layers(
-    order_terms: list[list[tuple[torch.Tensor, torch.Tensor]]], n_edges: int, n_reduced: int, channels: int
-) -> torch.Tensor:
+def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: int, channels: int) -> torch.Tensor:
     """Sum of the second-layer products of every order, laid out ``(n_edges, n_reduced, C)``.
 
-    ``order_terms[m]``: ``(a (n_edges * rows, H), W (n_degrees * C, H))`` pairs, rows = 1 (m = 0) or 2
-    (+m, -m), whose products ``a @ W.T`` sum to order m's rows.  Without autograd each row s of each
-    order is accumulated straight into its columns of the output (a strided view: no concatenation
-    copy); with autograd, per-order sums are concatenated.
+    ``order_terms[m]``: the terms whose products sum to order m's rows (1 for m = 0, 2 for +m, -m),
+    each ``n_degrees * C`` columns wide.  Without autograd each term's gated activation is formed
+    just before its products (it is still in cache, and one is alive at a time), and each row of
+    each order accumulates straight into its columns of the output (a strided view: no
+    concatenation copy).  Every output element sums the terms in the same order either way.
+    With autograd, per-order sums are concatenated.
     """
     if torch.is_grad_enabled():
         blocks = [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
         return torch.cat(blocks, dim=1)
-    first_activation = order_terms[0][0][0]
-    message = first_activation.new_empty(n_edges, n_reduced * channels)
+    message = order_terms[0][0].first.new_empty(n_edges, n_reduced * channels)
     offset = 0
     for terms in order_terms:
-        rows = terms[0][0].shape[0] // n_edges
-        width = terms[0][1].shape[0]  # n_degrees * C columns per row
-        for s in range(rows):
-            out = message[:, offset : offset + width]
-            for k, (activation, weight) in enumerate(terms):
-                out.addmm_(activation.view(n_edges, rows, -1)[:, s], weight.t(), beta=0 if k == 0 else 1)
-            offset += width
+        rows = terms[0].first.shape[1]
+        width = terms[0].weight.shape[0]  # n_degrees * C columns per row
+        outputs = [message[:, offset + s * width : offset + (s + 1) * width] for s in range(rows)]
+        for k, term in enumerate(terms):
+            activation = term.activation().view(n_edges, rows, -1)
+            for s, out in enumerate(outputs):
+                out.addmm_(activation[:, s], term.weight.t(), beta=0 if k == 0 else 1)
+        offset += rows * width
     return message.view(n_edges, n_reduced, channels)
 
 

@@ -12,9 +12,28 @@ Input and output tensors are in the reduced m-major layout of ``escn_ase.so3.lay
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
-__all__ = ["SO2Convolution", "SO2OrderMap", "sum_of_products"]
+__all__ = ["GatedTerm", "SO2Convolution", "SO2OrderMap", "sum_of_products"]
+
+
+class GatedTerm(NamedTuple):
+    """One second-layer term: ``(first * gate) @ weight.T`` on every row of every edge.
+
+    ``first``: ``(n_edges, rows, H)`` first-layer outputs (rows = 1 for m = 0, 2 for m > 0);
+    ``gate``: ``(n_edges, 1, H)``; ``weight``: ``(K, H)``.  The gated activation is formed only
+    when asked for, so that a caller can use it while it is still in cache.
+    """
+
+    first: torch.Tensor
+    gate: torch.Tensor
+    weight: torch.Tensor
+
+    def activation(self) -> torch.Tensor:
+        """``(n_edges * rows, H)``."""
+        return (self.first * self.gate).view(-1, self.first.shape[-1])
 
 
 class SO2OrderMap(torch.nn.Module):
@@ -56,31 +75,27 @@ class SO2OrderMap(torch.nn.Module):
         gate = torch.nn.functional.silu(self.fc1_dist(edge_scalars))
         return sum_of_products(self.gated_terms(first, gate)).view(first[0].shape[0], 2, -1)
 
-    def gated_terms(self, first: list[torch.Tensor], gate: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Gated hidden activations and second-layer weights: ``[(a (2 n_edges, H), W (K, H))]``.
+    def gated_terms(self, first: list[torch.Tensor], gate: torch.Tensor) -> list[GatedTerm]:
+        """The second-layer terms of the real and imaginary parts (rows +m, -m of every edge).
 
         ``gate``: ``(n_edges, 2H)``, SiLU of ``fc1_dist`` of the edge scalars.  The output rows
-        (+m, -m per edge) are the sum of ``a @ W.T`` over the terms.
+        are the sum of the terms' products.
         """
-        hidden = self.hidden_channels
-        gate = gate.view(-1, 2, 1, hidden)
+        gate = gate.view(-1, 2, 1, self.hidden_channels)
         real, imaginary = first
-        return [
-            ((real * gate[:, 0]).view(-1, hidden), self.fc2_r.weight),
-            ((imaginary * gate[:, 1]).view(-1, hidden), self.fc2_i.weight),
-        ]
+        return [GatedTerm(real, gate[:, 0], self.fc2_r.weight), GatedTerm(imaginary, gate[:, 1], self.fc2_i.weight)]
 
     @staticmethod
     def _row_signs(like: torch.Tensor) -> torch.Tensor:
         return torch.tensor([-1.0, 1.0], dtype=like.dtype, device=like.device).view(1, 2, 1)
 
 
-def sum_of_products(terms: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """``sum(a @ W.T for a, W in terms)``, accumulated in one buffer (no concatenated copies)."""
-    (first_input, first_weight), *rest = terms
-    out = torch.mm(first_input, first_weight.t())
-    for activation, weight in rest:
-        out = out.addmm_(activation, weight.t())
+def sum_of_products(terms: list[GatedTerm]) -> torch.Tensor:
+    """``sum(term.activation() @ term.weight.T)`` ``(n_edges * rows, K)``, accumulated in one buffer."""
+    first, *rest = terms
+    out = torch.mm(first.activation(), first.weight.t())
+    for term in rest:
+        out = out.addmm_(term.activation(), term.weight.t())
     return out
 
 
@@ -142,13 +157,12 @@ class SO2Convolution(torch.nn.Module):
 
     def gated_terms(
         self, firsts: list[list[torch.Tensor]], gates: list[torch.Tensor]
-    ) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Per order m, the (activation, second-layer weight) terms of ``sum_of_products``.
+    ) -> list[list[GatedTerm]]:
+        """Per order m, the second-layer terms (see ``sum_of_products``).
 
         ``gates[m]``: SiLU of ``gate_layers()[m]`` of the edge scalars.
         """
-        n_edges = gates[0].shape[0]
-        terms = [[(firsts[0][0].view(n_edges, -1) * gates[0], self.fc2_m0.weight)]]
+        terms = [[GatedTerm(firsts[0][0], gates[0].unsqueeze(1), self.fc2_m0.weight)]]
         for m, order_map in enumerate(self.so2_conv, start=1):
             terms.append(order_map.gated_terms(firsts[m], gates[m]))
         return terms
