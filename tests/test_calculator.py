@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.calculators.calculator import PropertyNotImplementedError
@@ -140,6 +141,24 @@ def test_edge_chunking_gives_the_same_result(slab):
     r1, r2 = whole.evaluate([slab])[0], chunked.evaluate([slab])[0]
     assert abs(r1["energy"] - r2["energy"]) < 1e-10
     assert np.abs(r1["forces"] - r2["forces"]).max() < 1e-10
+
+
+def test_edge_chunks_are_even_ranges_of_whole_atoms(calc, slab):
+    """A chunk limit splits the edges into ceil(n_edges / limit) chunks of whole target atoms that
+    differ by less than one atom's edges: no small last chunk running at a fraction of the rate."""
+    batch = calc.prepare([slab])
+    order = torch.argsort(batch.edge_index[1], stable=True)
+    edge_index = batch.edge_index[:, order]
+    vectors = batch.positions[edge_index[0]] - batch.positions[edge_index[1]] + batch.edge_shifts[order]
+    n_edges = edge_index.shape[1]
+    per_atom = torch.bincount(edge_index[1], minlength=len(slab))
+    limit = n_edges // 2 - 1  # two full chunks would not fit: three
+    graph = calc.model._edge_graph(edge_index, vectors, len(slab), limit)
+    sizes = [chunk.source.shape[0] for chunk in graph.chunks]
+    assert sum(sizes) == n_edges and len(sizes) == -(-n_edges // limit) == 3
+    assert max(sizes) <= limit and max(sizes) - min(sizes) < int(per_atom.max()) + 1
+    covered = torch.cat([chunk.target for chunk in graph.chunks])
+    assert torch.equal(covered, edge_index[1])  # consecutive ranges of target atoms, in order
 
 
 def test_neighbor_ties_warn_once_and_keep_shell_is_cell_invariant():
