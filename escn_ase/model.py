@@ -225,10 +225,13 @@ class ESCN(torch.nn.Module):
         x[:, 0, :] = self.sphere_embedding(atomic_numbers)
         recompute = checkpoint_layers and torch.is_grad_enabled()
         for i, layer in enumerate(self.layer_blocks):
+            # The first layer's input is the embedding, degree 0 only: its orders m > 0 are skipped.
             if recompute:
-                update = torch.utils.checkpoint.checkpoint(layer, x, atomic_numbers, edges, use_reentrant=False)
+                update = torch.utils.checkpoint.checkpoint(
+                    layer, x, atomic_numbers, edges, scalar_input=i == 0, use_reentrant=False
+                )
             else:
-                update = layer(x, atomic_numbers, edges)
+                update = layer(x, atomic_numbers, edges, scalar_input=i == 0)
             x = update if i == 0 else x + update  # no residual into the first layer
 
         # Sample each atom's channels at the sphere points: (n_atoms, n_points, C).

@@ -108,25 +108,42 @@ class MessageBlock(torch.nn.Module):
         self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
         self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
 
-    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, graph: EdgeGraph) -> torch.Tensor:
-        """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape."""
-        # First SO(2) layer of both convolutions for all edges, computed per node.
-        source_first, target_first = first_layer_on_edges(
-            x, [self.so2_block_source, self.so2_block_target], [graph.source_rows, graph.target_rows], self.layout
-        )
+    def forward(
+        self, x: torch.Tensor, atomic_numbers: torch.Tensor, graph: EdgeGraph, scalar_input: bool = False
+    ) -> torch.Tensor:
+        """``x (n_atoms, n_coeffs, C)`` -> summed messages, same shape.
+
+        ``scalar_input``: only the degree-0 coefficients of ``x`` are non-zero (the first layer's
+        input, the atom embedding).  Every edge-frame coefficient of order m > 0 then comes from
+        degrees l >= m > 0 and is zero, so the first SO(2) layers of those orders are exactly zero:
+        they, their gates and their second layers are skipped, and the m = 0 first layer is the
+        node's degree-0 projection (D^0 = 1).
+        """
+        blocks = [self.so2_block_source, self.so2_block_target]
         if not graph.chunks:
             return x.new_zeros(x.shape)
-        # All gate layers of both convolutions as one product per chunk.
-        gate_layers = self.so2_block_source.gate_layers() + self.so2_block_target.gate_layers()
+        sizes = [chunk.source.shape[0] for chunk in graph.chunks]
+        if scalar_input:
+            source_parts, target_parts = (
+                _scalar_first_layer(x, block, [getattr(chunk, end) for chunk in graph.chunks])
+                for block, end in zip(blocks, ("source", "target"))
+            )
+        else:
+            # First SO(2) layer of both convolutions for all edges, computed per node.
+            source_first, target_first = first_layer_on_edges(
+                x, blocks, [graph.source_rows, graph.target_rows], self.layout
+            )
+            # Each chunk's slice of the first-layer outputs. split, not indexing: under autograd the
+            # backward of one split is one concatenation, where every slice's backward would fill a
+            # zero tensor of all edges (quadratic in the number of chunks).
+            source_parts = _split_by_chunk(source_first, sizes)
+            target_parts = _split_by_chunk(target_first, sizes)
+        # The gate layers of both convolutions (of the orders computed) as one product per chunk.
+        n_orders = 1 if scalar_input else self.layout.mmax + 1
+        gate_layers = [layer for block in blocks for layer in block.gate_layers()[:n_orders]]
         gate_weight = torch.cat([layer.weight for layer in gate_layers], dim=0)
         gate_bias = torch.cat([layer.bias for layer in gate_layers], dim=0)
         gate_sizes = [layer.out_features for layer in gate_layers]
-        # Each chunk's slice of the first-layer outputs. split, not indexing: under autograd the
-        # backward of one split is one concatenation, where every slice's backward would fill a
-        # zero tensor of all edges (quadratic in the number of chunks).
-        sizes = [chunk.source.shape[0] for chunk in graph.chunks]
-        source_parts = _split_by_chunk(source_first, sizes)
-        target_parts = _split_by_chunk(target_first, sizes)
         # Chunks cover consecutive ranges of target atoms: their sums only need concatenating.
         sums = [
             self._messages(
@@ -175,7 +192,7 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
     """Sum of the second-layer products of every order, laid out ``(n_edges, n_reduced, C)``.
 
     ``order_terms[m]``: the terms whose products sum to order m's rows (1 for m = 0, 2 for +m, -m),
-    each ``n_degrees * C`` columns wide.  Without autograd each term's gated activation is formed
+    each ``n_degrees * C`` columns wide; the rows of orders after the last one given are zero.  Without autograd each term's gated activation is formed
     just before its products (it is still in cache, and one is alive at a time), and each row of
     each order accumulates straight into its columns of the output (a strided view: no
     concatenation copy).  Every output element sums the terms in the same order either way.
@@ -183,7 +200,10 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
     """
     if torch.is_grad_enabled():
         blocks = [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
-        return torch.cat(blocks, dim=1)
+        covered = sum(block.shape[1] for block in blocks)
+        if covered < n_reduced:  # orders left out are zero
+            blocks.append(blocks[0].new_zeros(n_edges, n_reduced - covered, channels))
+        return torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
     message = order_terms[0][0].first.new_empty(n_edges, n_reduced * channels)
     offset = 0
     for terms in order_terms:
@@ -195,7 +215,21 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
             for s, out in enumerate(outputs):
                 out.addmm_(activation[:, s], term.weight.t(), beta=0 if k == 0 else 1)
         offset += rows * width
+    message[:, offset:].zero_()  # orders left out are zero
     return message.view(n_edges, n_reduced, channels)
+
+
+def _scalar_first_layer(
+    x: torch.Tensor, block: SO2Convolution, node_of_edge: list[torch.Tensor]
+) -> list[list[list[torch.Tensor]]]:
+    """The m = 0 first layer of ``block`` when ``x`` has only degree-0 coefficients, per chunk.
+
+    Returns ``parts[chunk] = [[(n_chunk, 1, H)]]`` (order 0 only): the degree-0 columns of the
+    first-layer weight applied to each edge's node, ``node_of_edge[chunk]``.
+    """
+    channels = x.shape[2]
+    projection = torch.mm(x[:, 0], block.first_weights(0)[0][:, :channels].t())  # (n_atoms, H)
+    return [[[projection.index_select(0, nodes).unsqueeze(1)]] for nodes in node_of_edge]
 
 
 def _split_by_chunk(firsts: list[list[torch.Tensor]], sizes: list[int]) -> list[list[list[torch.Tensor]]]:
@@ -227,9 +261,14 @@ class LayerBlock(torch.nn.Module):
         self.register_buffer("to_grid", to_grid_matrix(lmax, lmax), persistent=False)
         self.register_buffer("from_grid", from_grid_matrix(lmax, lmax), persistent=False)
 
-    def forward(self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: EdgeGraph) -> torch.Tensor:
-        """-> the layer's update ``(n_atoms, n_coeffs, C)`` (the caller adds the residual)."""
-        message = self.message_block(x, atomic_numbers, edges)
+    def forward(
+        self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: EdgeGraph, scalar_input: bool = False
+    ) -> torch.Tensor:
+        """-> the layer's update ``(n_atoms, n_coeffs, C)`` (the caller adds the residual).
+
+        ``scalar_input``: only the degree-0 coefficients of ``x`` are non-zero (see ``MessageBlock``).
+        """
+        message = self.message_block(x, atomic_numbers, edges, scalar_input)
         n_atoms, n_coeffs, channels = x.shape
         # Coefficient-major rows (n_coeffs * n_atoms, 2C): every transform below is one plain GEMM.
         both = torch.cat([x, message], dim=2).transpose(0, 1).reshape(n_coeffs * n_atoms, 2 * channels)

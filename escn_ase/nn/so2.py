@@ -160,11 +160,12 @@ class SO2Convolution(torch.nn.Module):
     ) -> list[list[GatedTerm]]:
         """Per order m, the second-layer terms (see ``sum_of_products``).
 
-        ``gates[m]``: SiLU of ``gate_layers()[m]`` of the edge scalars.
+        ``gates[m]``: SiLU of ``gate_layers()[m]`` of the edge scalars; ``firsts`` and ``gates`` may
+        stop before ``mmax`` (orders whose first layer is zero).
         """
         terms = [[GatedTerm(firsts[0][0], gates[0].unsqueeze(1), self.fc2_m0.weight)]]
-        for m, order_map in enumerate(self.so2_conv, start=1):
-            terms.append(order_map.gated_terms(firsts[m], gates[m]))
+        for m in range(1, len(firsts)):  # orders 0..len(firsts)-1 (fewer when higher ones are zero)
+            terms.append(self.so2_conv[m - 1].gated_terms(firsts[m], gates[m]))
         return terms
 
     def forward_blocks(self, x: torch.Tensor, edge_scalars: torch.Tensor) -> list[torch.Tensor]:
