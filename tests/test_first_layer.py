@@ -82,3 +82,35 @@ def test_model_does_not_depend_on_edge_order():
     for other in (shuffled, chunked):
         assert torch.allclose(ordered["energy"], other["energy"], atol=1e-12)
         assert torch.allclose(ordered["forces"], other["forces"], atol=1e-10)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_first_layer_skips_orders_that_are_zero_for_degree_zero_input(grad):
+    """With only degree-0 coefficients (the embedding fed to the first layer) the orders m > 0 are
+    exactly zero: the shortcut gives the layer's full result, with and without autograd, and a
+    non-scalar input would not (so the comparison can fail)."""
+    torch.manual_seed(3)
+    config = ESCNConfig(num_layers=1, lmax=3, mmax=2, sphere_channels=8, hidden_channels=8, edge_channels=8,
+                        cutoff=4.0, max_neighbors=None, num_sphere_samples=16, distance_resolution=0.2)
+    model = ESCN(config).double().eval()
+    n_atoms = 6
+    positions = torch.randn(n_atoms, 3, dtype=torch.float64) * 1.5
+    edge_index = torch.tensor([(j, i) for i in range(n_atoms) for j in range(n_atoms) if i != j]).t()
+    vectors = positions[edge_index[0]] - positions[edge_index[1]]
+    graph = model._edge_graph(edge_index, vectors, n_atoms, edge_chunk_size=9)
+    numbers = torch.tensor([29, 29, 8, 6, 1, 29])
+    layer = model.layer_blocks[0]
+    scalar = torch.zeros(n_atoms, config.lmax**2 + 2 * config.lmax + 1, 8, dtype=torch.float64)
+    scalar[:, 0] = torch.randn(n_atoms, 8, dtype=torch.float64)
+    with torch.set_grad_enabled(grad):
+        x = scalar.clone().requires_grad_(grad)
+        full, short = layer(x, numbers, graph), layer(x, numbers, graph, scalar_input=True)
+        assert torch.allclose(short, full, atol=1e-12) and full.abs().max() > 1e-3
+        if grad:
+            weights = torch.randn_like(full)
+            (g_full,) = torch.autograd.grad((full * weights).sum(), x)
+            (g_short,) = torch.autograd.grad((short * weights).sum(), x)
+            assert torch.allclose(g_short[:, 0], g_full[:, 0], atol=1e-12)
+        general = scalar.clone()
+        general[:, 1:] = 0.1 * torch.randn_like(general[:, 1:])
+        assert not torch.allclose(layer(general, numbers, graph, scalar_input=True), layer(general, numbers, graph))
