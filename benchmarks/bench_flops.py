@@ -18,7 +18,9 @@ and the Gaussian basis are well under 1% of the FLOPs, though not of the time):
   once per atom and degree (``node projections``) and each edge only contracts its frame rows
   with its atom's projection (``edge contractions``, padded per atom); rotating back and summing
   is one product per target atom; the node MLP's first and last layers act on coefficients
-  instead of grid points.  Counted from the actual graph (paddings included), and checked
+  instead of grid points.  The first layer's input has degree 0 only, so its orders m > 0 are
+  zero and skipped (gates, first and second SO(2) layers of order 0 only, the first layer a
+  gather of each atom's degree-0 projection).  Counted from the actual graph (paddings included), and checked
   against ``torch.utils.flop_counter.FlopCounterMode`` on the real forward pass.
 
 Time: the whole energy+forces call through ``ESCNCalculator.calculate`` (median of
@@ -117,10 +119,22 @@ def escn_ase_flops(config: ESCNConfig, n_atoms: int, n_edges: int, widths: dict)
     projection = sum(width * (n_coeffs - m * m) * c for m, _, width, _ in _orders(config))  # per atom, MACs
     contraction = sum(rows * (n_coeffs - m * m) * width for m, rows, width, _ in _orders(config))  # per slot
     slots = widths["source"] + widths["target"]  # padded edge slots of both ends
+    # The first layer (degree-0 input) computes order 0 only: per atom the degree-0 columns of the
+    # m = 0 first layer, no edge contractions, gates and second layers of order 0.
+    _, rows_0, width_0, k_0 = next(_orders(config))
+    e, h = config.edge_channels, config.hidden_channels
     flops = shared_flops(config, n_atoms, n_edges)
+    flops["SO(2) gates from edge scalars (source + target)"] = n_edges * 2 * 2 * e * h + (layers - 1) * (
+        n_edges * 2 * 2 * e * (h + config.mmax * 2 * h)
+    )
+    second = sum(rows * width * k * c for _, rows, width, k in _orders(config))
+    flops["SO(2) second layers (source + target)"] = n_edges * 2 * 2 * rows_0 * width_0 * k_0 * c + (
+        (layers - 1) * n_edges * 2 * 2 * second
+    )
     flops.update({
-        "SO(2) first layers: node projections (source + target)": layers * n_atoms * 2 * 2 * projection,
-        "SO(2) first layers: edge contractions (source + target)": layers * slots * 2 * contraction,
+        "SO(2) first layers: node projections (source + target)": n_atoms * 2 * 2 * width_0 * c
+        + (layers - 1) * n_atoms * 2 * 2 * projection,
+        "SO(2) first layers: edge contractions (source + target)": (layers - 1) * slots * 2 * contraction,
         "rotate back + sum per target atom": layers * widths["rotate_back"] * 2 * n_coeffs * n_reduced * c,
         "node grid block (coefficients -> grid MLP -> coefficients)": layers * n_atoms * 2 * (
             n_coeffs * 2 * c * c + g_node * n_coeffs * c + g_node * c * c + g_node * n_coeffs * c + n_coeffs * c * c
