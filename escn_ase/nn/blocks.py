@@ -192,11 +192,11 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
     """Sum of the second-layer products of every order, laid out ``(n_edges, n_reduced, C)``.
 
     ``order_terms[m]``: the terms whose products sum to order m's rows (1 for m = 0, 2 for +m, -m),
-    each ``n_degrees * C`` columns wide; the rows of orders after the last one given are zero.  Without autograd each term's gated activation is formed
-    just before its products (it is still in cache, and one is alive at a time), and each row of
-    each order accumulates straight into its columns of the output (a strided view: no
-    concatenation copy).  Every output element sums the terms in the same order either way.
-    With autograd, per-order sums are concatenated.
+    each ``n_degrees * C`` columns wide; the rows of orders after the last one given are zero.
+    Without autograd each term's gated activation is formed just before its products (it is still
+    in cache, and one is alive at a time), and each row of each order accumulates straight into its
+    columns of the output (a strided view: no concatenation copy).  Every output element sums the
+    terms in the same order either way.  With autograd, per-order sums are concatenated.
     """
     if torch.is_grad_enabled():
         blocks = [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
