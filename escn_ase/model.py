@@ -92,8 +92,15 @@ class ESCNConfig:
 
 
 def _node_ranges(first_edge: list[int], edges_per_chunk: int) -> list[slice]:
-    """Consecutive ranges of target atoms covering all atoms, each with about ``edges_per_chunk``
-    incoming edges (at least one atom per range).  ``first_edge[i]``: index of atom i's first edge."""
+    """Consecutive ranges of target atoms covering all atoms, each with at most ``edges_per_chunk``
+    incoming edges (at least one atom per range) and about as many as the others: ceil(E / limit)
+    ranges of about E / that many edges, e.g. 3 x 440 for 1320 edges and a limit of 640, not
+    640 + 640 + 40 (a small last chunk would run its matrix products at a fraction of the rate).
+    ``first_edge[i]``: index of atom i's first edge (``first_edge[-1]`` = E)."""
+    n_edges = first_edge[-1]
+    if n_edges:
+        n_ranges = -(-n_edges // edges_per_chunk)  # ceil division
+        edges_per_chunk = -(-n_edges // n_ranges)
     n_atoms = len(first_edge) - 1
     ranges, start = [], 0
     while start < n_atoms:
@@ -150,9 +157,6 @@ class ESCN(torch.nn.Module):
         """Edge frames and chunks; edges must be sorted by target atom (row 1 of ``edge_index``)."""
         n_edges = edge_index.shape[1]
         size = max(n_edges, 1) if not edge_chunk_size else max(1, edge_chunk_size)
-        # Even chunks (e.g. 660 + 660 edges for a 640-edge limit, not 640 + 640 + 40): a small last chunk
-        # would run its matrix products at a fraction of the rate of the others.
-        size = -(-n_edges // -(-n_edges // size)) if n_edges else size
         first_edge = torch.zeros(n_atoms + 1, dtype=torch.long)
         first_edge[1:] = torch.cumsum(torch.bincount(edge_index[1].cpu(), minlength=n_atoms), 0)
         chunks = []

@@ -122,12 +122,9 @@ class MessageBlock(torch.nn.Module):
         blocks = [self.so2_block_source, self.so2_block_target]
         if not graph.chunks:
             return x.new_zeros(x.shape)
-        sizes = [chunk.source.shape[0] for chunk in graph.chunks]
         if scalar_input:
-            source_parts, target_parts = (
-                _scalar_first_layer(x, block, [getattr(chunk, end) for chunk in graph.chunks])
-                for block, end in zip(blocks, ("source", "target"))
-            )
+            source_parts = _scalar_first_layer(x, self.so2_block_source, [chunk.source for chunk in graph.chunks])
+            target_parts = _scalar_first_layer(x, self.so2_block_target, [chunk.target for chunk in graph.chunks])
         else:
             # First SO(2) layer of both convolutions for all edges, computed per node.
             source_first, target_first = first_layer_on_edges(
@@ -136,6 +133,7 @@ class MessageBlock(torch.nn.Module):
             # Each chunk's slice of the first-layer outputs. split, not indexing: under autograd the
             # backward of one split is one concatenation, where every slice's backward would fill a
             # zero tensor of all edges (quadratic in the number of chunks).
+            sizes = [chunk.source.shape[0] for chunk in graph.chunks]
             source_parts = _split_by_chunk(source_first, sizes)
             target_parts = _split_by_chunk(target_first, sizes)
         # The gate layers of both convolutions (of the orders computed) as one product per chunk.
