@@ -49,6 +49,14 @@ class ESCNConfig:
     of the energy, no stress).  ``forces="conservative"`` has no force head: forces and stress are
     derivatives of the energy, and ``smooth_cutoff`` makes every message vanish smoothly at the
     cutoff so that the energy is continuous when atoms cross it.
+
+    ``activation="s2_grid"`` is the reference's: SiLUs on sampled S2 grids (edge frame and node
+    update) and an energy head sampled at ``num_sphere_samples`` points.  These grids make the
+    energy only approximately rotation invariant and, in the edge frame, dependent on how each
+    edge frame is completed (it jumps where a frame rule switches).  ``activation="gate"``
+    (conservative models only) uses the gates of ``escn_ase.nn.gate`` and an energy head on the
+    degree-0 channels: the energy is then a smooth, exactly rotation-invariant function of the
+    positions (up to floating point), as MD, phonons and cell relaxations need.
     """
 
     num_layers: int = 8
@@ -65,6 +73,7 @@ class ESCNConfig:
     max_num_elements: int = 90
     forces: Literal["direct", "conservative"] = "direct"
     smooth_cutoff: bool = False
+    activation: Literal["s2_grid", "gate"] = "s2_grid"
 
     def __post_init__(self) -> None:
         if not 0 <= self.mmax <= self.lmax:
@@ -73,6 +82,10 @@ class ESCNConfig:
             raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
         if self.cutoff <= 0 or self.num_layers < 1:
             raise ValueError("cutoff must be positive and num_layers at least 1")
+        if self.activation not in ("s2_grid", "gate"):
+            raise ValueError(f"activation must be 's2_grid' or 'gate', got {self.activation!r}")
+        if self.activation == "gate" and self.forces != "conservative":
+            raise ValueError("activation='gate' is for conservative models (forces='conservative')")
 
     @property
     def n_basis(self) -> int:
@@ -128,7 +141,14 @@ class ESCN(torch.nn.Module):
         self.distance_expansion = GaussianBasis(c.cutoff, c.n_basis, c.basis_width_scalar)
         self.layer_blocks = torch.nn.ModuleList(
             LayerBlock(
-                c.lmax, c.mmax, c.sphere_channels, c.hidden_channels, c.edge_channels, c.n_basis, c.max_num_elements
+                c.lmax,
+                c.mmax,
+                c.sphere_channels,
+                c.hidden_channels,
+                c.edge_channels,
+                c.n_basis,
+                c.max_num_elements,
+                c.activation,
             )
             for _ in range(c.num_layers)
         )
@@ -238,8 +258,11 @@ class ESCN(torch.nn.Module):
                 update = layer(x, atomic_numbers, edges, scalar_input=i == 0)
             x = update if i == 0 else x + update  # no residual into the first layer
 
-        # Sample each atom's channels at the sphere points: (n_atoms, n_points, C).
-        x_points = torch.einsum("pi,nic->npc", self.sphharm_weights, x)
+        if c.activation == "gate":
+            x_points = x[:, :1]  # the invariant degree-0 channels: (n_atoms, 1, C)
+        else:
+            # Sample each atom's channels at the sphere points: (n_atoms, n_points, C).
+            x_points = torch.einsum("pi,nic->npc", self.sphharm_weights, x)
         node_energy = self.energy_block(x_points) * ENERGY_SCALE * self.energy_scale
         atoms_per_system = torch.bincount(system_index, minlength=n_systems).to(node_energy.dtype)
         node_energy = (

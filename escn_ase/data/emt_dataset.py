@@ -9,6 +9,10 @@ Families (``atoms.info['family']``):
   brought near EMT's minimum by a few FIRE steps, then rattled.
 - ``md_adsorbate``: MD frames of slab + adsorbate (bottom layer fixed during MD).
 - ``relax_adsorbate``: frames sampled along a FIRE relaxation of a rattled slab + adsorbate.
+- ``gas``: the gas molecules of adsorption-energy references, EMT-relaxed, bond-stretched and rattled.
+- ``site_relax``: relaxations of one H, O, N or C atom from a named site of a clean (111) slab (half of
+  them from the top site, where relaxations hold the adsorbate on a ridge of the energy), frames along the
+  path and rattled copies of the minimum: the protocol of adsorption-energy screening.
 
 All structures are 3D periodic (slabs have vacuum along z but ``pbc=True``) and have at most 40 atoms.
 
@@ -61,9 +65,9 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
-FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas")
+FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_SALT = 7919  # distinguishes the split shuffle's random stream from the structure streams
 
@@ -98,6 +102,11 @@ class Recipe:
     # Gas molecules (the adsorption-energy references): EMT-relaxed, then bond-stretched and rattled copies.
     gas_copies: int = 6
     gas_bond_strain: float = 0.08
+    # Single-atom adsorbates relaxed from a named (111) site: path frames plus rattled copies of the minimum.
+    site_relax_frames: int = 6
+    site_relax_minimum_copies: int = 2
+    site_relax_rattle: float = 0.03
+    site_relax_top_probability: float = 0.5
 
     def structures_per_group(self, family: str) -> int:
         """Structures a group of ``family`` yields before filtering."""
@@ -110,6 +119,7 @@ class Recipe:
             "md_adsorbate": md,
             "relax_adsorbate": self.relax_frames,  # at most: a relaxation that converges early gives fewer
             "gas": self.gas_copies,
+            "site_relax": self.site_relax_frames + self.site_relax_minimum_copies,  # at most
         }[family]
 
     def expected_structures(self) -> int:
@@ -123,12 +133,14 @@ _SMALL_GROUPS = {
     "adsorbate": 150,
     "md_adsorbate": 25,
     "relax_adsorbate": 40,
-    "gas": 40,
+    "gas": 60,
+    "site_relax": 60,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.
     "tiny": Recipe(
-        groups={"bulk": 4, "md_bulk": 3, "slab": 3, "adsorbate": 4, "md_adsorbate": 3, "relax_adsorbate": 3, "gas": 3},
+        groups={"bulk": 4, "md_bulk": 3, "slab": 3, "adsorbate": 4, "md_adsorbate": 3, "relax_adsorbate": 3, "gas": 3,
+                "site_relax": 3},
         bulk_copies=2,
         slab_copies=2,
         adsorbate_copies=2,
@@ -194,6 +206,33 @@ def _slab_with_adsorbate(recipe: Recipe, rng: np.random.Generator) -> tuple[Atom
         lattice_strain=recipe.slab_in_plane_strain,
     )
     return st.place_random_adsorbate(slab, rng), len(slab)
+
+
+SITE_RELAX_ADSORBATES: tuple[str, ...] = ("H", "O", "N", "C")
+
+
+def _site_relaxation(recipe: Recipe, rng: np.random.Generator) -> list[Atoms]:
+    """A (111) slab (3x3 or 2x2, 3-4 layers) with H/O/N/C on a named site, relaxed with the bottom
+    layer fixed: frames along the path and rattled copies of the relaxed structure."""
+    slab = st.random_slab(
+        rng,
+        facet="fcc111",
+        vacuum_range=recipe.vacuum_range,
+        alloy_probability=recipe.slab_alloy_probability,
+        lattice_strain=recipe.slab_in_plane_strain,
+    )
+    adsorbate = str(rng.choice(SITE_RELAX_ADSORBATES, p=[0.4, 0.2, 0.2, 0.2]))
+    top = rng.uniform() < recipe.site_relax_top_probability
+    site_kind = "ontop" if top else str(rng.choice(["bridge", "hollow"]))
+    placed = st.place_random_adsorbate(slab, rng, adsorbate=adsorbate, site_kind=site_kind)
+    st.rattle(placed, rng, recipe.site_relax_rattle)
+    fixed = st.bottom_layer_indices(placed, len(slab))
+    frames = relaxation_frames(placed, recipe.site_relax_frames, recipe.relax_max_steps, fmax=recipe.relax_fmax, fixed=fixed)
+    for _ in range(recipe.site_relax_minimum_copies):
+        copy = frames[-1].copy()
+        st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+        frames.append(copy)
+    return frames
 
 
 def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atoms]:
@@ -266,6 +305,8 @@ def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atom
             st.rattle(copy, rng, _rattle_stdev(recipe, rng))
             copy.info["molecule"] = name
             frames.append(copy)
+    elif family == "site_relax":
+        frames = _site_relaxation(recipe, rng)
     else:  # relax_adsorbate
         base, n_slab = _slab_with_adsorbate(recipe, rng)
         st.rattle(base, rng, recipe.relax_start_rattle)

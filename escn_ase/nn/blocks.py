@@ -15,6 +15,7 @@ from torch.nn.functional import silu
 from ..so3 import coefficient_layout, from_grid_matrix, to_grid_matrix
 from .edge_groups import EdgeGroups
 from .first_layer import PaddedOrderRows, first_layer_on_edges
+from .gate import EdgeFrameGate, NodeGate
 from .grid_silu import grid_silu
 from .so2 import GatedTerm, SO2Convolution, sum_of_products
 
@@ -97,6 +98,7 @@ class MessageBlock(torch.nn.Module):
         edge_channels: int,
         n_basis: int,
         max_num_elements: int,
+        activation: str = "s2_grid",
     ) -> None:
         super().__init__()
         self.edge_block = EdgeBlock(n_basis, edge_channels, max_num_elements)
@@ -104,9 +106,14 @@ class MessageBlock(torch.nn.Module):
         self.so2_block_source = SO2Convolution(*args)
         self.so2_block_target = SO2Convolution(*args)
         self.layout = coefficient_layout(lmax, mmax)
-        # Edge-frame grid of the pointwise nonlinearity, restricted to the |m| <= mmax coefficients.
-        self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
-        self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
+        if activation == "gate":
+            # Roll-equivariant gate (escn_ase.nn.gate): the message does not depend on the frame's completion.
+            self.edge_gate = EdgeFrameGate(lmax, mmax, sphere_channels)
+        else:
+            # Edge-frame grid of the reference's pointwise SiLU, restricted to the |m| <= mmax coefficients.
+            self.edge_gate = None
+            self.register_buffer("to_grid", to_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
+            self.register_buffer("from_grid", from_grid_matrix(lmax, mmax, layout="mmajor"), persistent=False)
 
     def forward(
         self, x: torch.Tensor, atomic_numbers: torch.Tensor, graph: EdgeGraph, scalar_input: bool = False
@@ -178,7 +185,10 @@ class MessageBlock(torch.nn.Module):
             )
         ]
         message = _second_layers(order_terms, n_edges, self.layout.n_reduced, channels)
-        message = grid_silu(message, self.to_grid, self.from_grid)  # edge-frame grid SiLU, same layout
+        if self.edge_gate is not None:
+            message = self.edge_gate(message)
+        else:
+            message = grid_silu(message, self.to_grid, self.from_grid)  # edge-frame grid SiLU, same layout
         # Rotate back (D^T restricted to the kept columns) and sum over each atom's edges: one
         # product per target atom with its edges side by side.
         groups = chunk.groups
@@ -237,7 +247,11 @@ def _split_by_chunk(firsts: list[list[torch.Tensor]], sizes: list[int]) -> list[
 
 
 class LayerBlock(torch.nn.Module):
-    """One interaction layer: messages, then a pointwise MLP of node and message on the global S2 grid."""
+    """One interaction layer: messages, then an MLP of node and message.
+
+    ``activation="s2_grid"`` (the reference): the MLP's SiLUs act on the global S2 grid.
+    ``activation="gate"``: they are ``NodeGate``s on the coefficients (exactly equivariant).
+    """
 
     def __init__(
         self,
@@ -248,16 +262,22 @@ class LayerBlock(torch.nn.Module):
         edge_channels: int,
         n_basis: int,
         max_num_elements: int,
+        activation: str = "s2_grid",
     ) -> None:
         super().__init__()
         self.message_block = MessageBlock(
-            lmax, mmax, sphere_channels, hidden_channels, edge_channels, n_basis, max_num_elements
+            lmax, mmax, sphere_channels, hidden_channels, edge_channels, n_basis, max_num_elements, activation
         )
         self.fc1_sphere = torch.nn.Linear(2 * sphere_channels, sphere_channels, bias=False)
         self.fc2_sphere = torch.nn.Linear(sphere_channels, sphere_channels, bias=False)
         self.fc3_sphere = torch.nn.Linear(sphere_channels, sphere_channels, bias=False)
-        self.register_buffer("to_grid", to_grid_matrix(lmax, lmax), persistent=False)
-        self.register_buffer("from_grid", from_grid_matrix(lmax, lmax), persistent=False)
+        if activation == "gate":
+            self.gate1_sphere = NodeGate(lmax, sphere_channels)
+            self.gate2_sphere = NodeGate(lmax, sphere_channels)
+        else:
+            self.gate1_sphere = self.gate2_sphere = None
+            self.register_buffer("to_grid", to_grid_matrix(lmax, lmax), persistent=False)
+            self.register_buffer("from_grid", from_grid_matrix(lmax, lmax), persistent=False)
 
     def forward(
         self, x: torch.Tensor, atomic_numbers: torch.Tensor, edges: EdgeGraph, scalar_input: bool = False
@@ -267,6 +287,9 @@ class LayerBlock(torch.nn.Module):
         ``scalar_input``: only the degree-0 coefficients of ``x`` are non-zero (see ``MessageBlock``).
         """
         message = self.message_block(x, atomic_numbers, edges, scalar_input)
+        if self.gate1_sphere is not None:
+            hidden = self.gate1_sphere(self.fc1_sphere(torch.cat([x, message], dim=2)))
+            return self.fc3_sphere(self.gate2_sphere(self.fc2_sphere(hidden)))
         n_atoms, n_coeffs, channels = x.shape
         # Coefficient-major rows (n_coeffs * n_atoms, 2C): every transform below is one plain GEMM.
         both = torch.cat([x, message], dim=2).transpose(0, 1).reshape(n_coeffs * n_atoms, 2 * channels)

@@ -41,6 +41,9 @@ __all__ = [
 # A trained-from-scratch model is conservative by default: forces and stress are derivatives of one
 # smooth energy (no neighbour cap, whose truncation would make the energy jump).
 TRAINING_MODEL_DEFAULTS: dict[str, Any] = {"forces": "conservative", "smooth_cutoff": True, "max_neighbors": None}
+# A model trained from scratch also uses the exactly equivariant gated blocks (escn_ase.nn.gate): its energy
+# does not depend on how edge frames are completed. Fine-tuning keeps the init checkpoint's blocks.
+FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate"}
 
 
 class TrainingConfigError(ESCNError, ValueError):
@@ -120,7 +123,8 @@ class TrainConfig:
     Attributes:
         model: ``ESCNConfig`` fields.  Unset fields come from ``init_checkpoint``'s architecture if
             there is one, else from ``ESCNConfig``'s defaults, except ``forces``, ``smooth_cutoff``
-            and ``max_neighbors``, which default to conservative / True / None.
+            and ``max_neighbors``, which default to conservative / True / None, and (without an
+            init checkpoint) ``activation``, which defaults to ``"gate"``.
         epochs: passes over the training set (the schedule spans them).
         max_minutes: wall-time budget of one invocation; training stops cleanly when it is spent
             (checkpoint, validation, test).  None: no limit.
@@ -223,7 +227,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ derived
     def model_config(self, base: ESCNConfig | None = None) -> ESCNConfig:
         """The architecture: ``base`` (an init checkpoint's) or the defaults, overridden by ``model``."""
-        values = dict(base.to_dict()) if base is not None else {}
+        values = dict(base.to_dict()) if base is not None else dict(FROM_SCRATCH_MODEL_DEFAULTS)
         values.update(TRAINING_MODEL_DEFAULTS)
         hints = typing.get_type_hints(ESCNConfig)
         values.update({k: _coerce(v, hints[k], f"model.{k}") if k in hints else v for k, v in self.model.items()})

@@ -1,0 +1,82 @@
+"""Gated nonlinearities: exactly equivariant replacements of eSCN's sampled S2-grid SiLU.
+
+eSCN's SiLU acts on the values of a function on a sampled sphere.  On a finite grid that is only
+approximately equivariant, and in the edge frame (3 azimuths for mmax = 1) it is not invariant
+to a roll of the frame about the edge: the energy then depends on how each edge frame was
+completed, and jumps wherever a frame rule switches.  The gates here act on coefficients:
+
+* ``NodeGate`` (global frame, full SO(3)): degree-0 channels through SiLU; every channel of
+  degree l > 0 scaled by ``sigmoid`` of a learned linear map of the degree-0 channels.  Degree-0
+  values are rotation invariant and a scalar times a degree-l block commutes with ``D^l(R)``.
+* ``EdgeFrameGate`` (edge frame, after the SO(2) convolution): the stabiliser of the edge axis is
+  the roll ``phi``, which turns each pair of coefficients ``(l, +m), (l, -m)`` by the angle
+  ``m phi`` and leaves every order-0 coefficient ``(l, 0)`` unchanged.  So all order-0
+  coefficients are roll invariant and may feed the gates; the ``(l, 0), l = 0`` channel goes
+  through SiLU, and each ``(l, 0), l > 0`` and each pair ``(l, +-m)`` is scaled by its own gate
+  (the same scalar on +m and -m, which commutes with the 2x2 rotation).  The output therefore
+  commutes with every roll, and rotating back with ``D_e^T`` gives a message that does not
+  depend on the frame's completion: exactly SO(3)-equivariant up to floating point.
+
+Both are smooth (SiLU, sigmoid, products), so forces and stress by autograd are continuous.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.functional import silu
+
+from ..so3 import coefficient_layout
+
+__all__ = ["EdgeFrameGate", "NodeGate"]
+
+
+class NodeGate(torch.nn.Module):
+    """Gate of l-major node coefficients ``(n_atoms, (lmax + 1)^2, C)``."""
+
+    def __init__(self, lmax: int, channels: int) -> None:
+        super().__init__()
+        self.lmax = lmax
+        self.gate = torch.nn.Linear(channels, max(lmax, 1) * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_atoms, _, channels = x.shape
+        if self.lmax == 0:
+            return silu(x)
+        # One multiplier per coefficient: sigmoid(x_0) on degree 0 (x_0 sigmoid(x_0) = SiLU), the
+        # degree's gate, repeated over its 2l + 1 orders, on degree l > 0.
+        gates = torch.sigmoid(self.gate(x[:, 0])).view(n_atoms, self.lmax, channels)
+        pieces = [torch.sigmoid(x[:, :1])]
+        pieces += [gates[:, l - 1 : l].expand(n_atoms, 2 * l + 1, channels) for l in range(1, self.lmax + 1)]
+        return x * torch.cat(pieces, dim=1)
+
+
+class EdgeFrameGate(torch.nn.Module):
+    """Roll-equivariant gate of edge-frame coefficients ``(n_edges, n_reduced, C)``, m-major.
+
+    Rows (``escn_ase.so3.layout``): order 0 for l = 0..lmax, then for each m = 1..mmax the +m rows
+    (l = m..lmax) and the -m rows (l = m..lmax).  Gate inputs: the order-0 rows (roll invariant),
+    ``(lmax + 1) C`` features; one gate per channel for every (l, 0) with l > 0 and every (l, |m|).
+    """
+
+    def __init__(self, lmax: int, mmax: int, channels: int) -> None:
+        super().__init__()
+        layout = coefficient_layout(lmax, mmax)
+        self.n_order0 = lmax + 1
+        # gate index ranges: (l, 0) for l = 1..lmax, then (l, |m|) for l = m..lmax, per m
+        self.order_sizes = [lmax] + [layout.m_sizes[m] for m in range(1, mmax + 1)]
+        self.n_gates = sum(self.order_sizes)
+        self.gate = torch.nn.Linear(self.n_order0 * channels, max(self.n_gates, 1) * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_edges, _, channels = x.shape
+        if self.n_gates == 0:
+            return silu(x)
+        invariants = x[:, : self.n_order0].reshape(n_edges, -1)
+        gates = torch.sigmoid(self.gate(invariants)).view(n_edges, self.n_gates, channels)
+        # One multiplier per row: sigmoid(x_00) on (0, 0) (x sigmoid(x) = SiLU), then the gates; the
+        # rows +m and -m of a degree share theirs.
+        order_gates = gates.split(self.order_sizes, dim=1)
+        pieces = [torch.sigmoid(x[:, :1]), order_gates[0]]
+        for pair in order_gates[1:]:
+            pieces += [pair, pair]
+        return x * torch.cat(pieces, dim=1)
