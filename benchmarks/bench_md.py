@@ -1,6 +1,7 @@
 """Molecular-dynamics speed: VelocityVerlet steps per second with eSCN and, for scale, with ASE's EMT.
 
     python benchmarks/bench_md.py [--quick] [--threads 2] [--steps 50] [--device cpu]
+    python benchmarks/bench_md.py --baseline OTHER.pt [--checkpoint MODEL.pt] [--rounds 7]
 
 System: a Cu(111) 4x4x6 slab with CO on top (98 atoms, 10 A vacuum, periodic in x and y only),
 rattled 0.02 A, velocities drawn from Maxwell-Boltzmann at 300 K (seeded), momentum removed.
@@ -12,7 +13,11 @@ Printed per calculator: steps per second, ms per step, and the largest change of
 over the timed steps per atom (a conservative model on 1 fs steps should keep it small; with
 random weights the forces are tiny and the atoms nearly fly free, so it says little).
 
-Model: the default model (``models/escn-emt-small.pt``) if present, else a random conservative model
+``--baseline OTHER.pt`` compares two models paired in one process instead: ``--rounds`` rounds, each
+running ``--steps`` timed steps with the model and then with the baseline (order alternating between
+rounds, so a drift of the host's speed hits both alike); prints each round's speed ratio and the median.
+
+Model: ``--checkpoint``, else the default model (``models/escn-emt-small.pt``) if present, else a random conservative model
 of ``configs/default_model.yaml``'s architecture, else a random small conservative model
 (``_common.SMALL_CONSERVATIVE``); the choice is printed.  Not a test.
 """
@@ -67,20 +72,58 @@ def run_md(calculator, steps: int) -> dict:
     return dict(atoms=len(atoms), seconds=seconds, steps=steps, drift=drift)
 
 
+def paired_rounds(calc, baseline, steps: int, rounds: int) -> list[tuple[float, float]]:
+    """``rounds`` pairs of (model seconds, baseline seconds) for ``steps`` steps each, order alternating."""
+    pairs = []
+    for round_index in range(rounds):
+        order = [("model", calc), ("baseline", baseline)]
+        if round_index % 2:
+            order.reverse()
+        seconds = {name: run_md(calculator, steps)["seconds"] for name, calculator in order}
+        pairs.append((seconds["model"], seconds["baseline"]))
+    return pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 timed steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", default=None, help="model to time (default: the default model)")
+    parser.add_argument("--baseline", default=None, help="second checkpoint, timed paired with the model")
+    parser.add_argument("--rounds", type=int, default=7, help="paired rounds with --baseline")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or (10 if args.quick else 50)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint, origin = speed_model_checkpoint(Path(tmp))
-        calc = ESCNCalculator(checkpoint, device=args.device)
+    if args.checkpoint:
+        calc, origin = ESCNCalculator(args.checkpoint, device=args.device), args.checkpoint
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint, origin = speed_model_checkpoint(Path(tmp))
+            calc = ESCNCalculator(checkpoint, device=args.device)
     edges = calc.prepare([slab_with_co()]).n_edges
+    if args.baseline:
+        baseline = ESCNCalculator(args.baseline, device=args.device)
+        run_md(calc, WARMUP_STEPS), run_md(baseline, WARMUP_STEPS)  # first-call costs out of the rounds
+        pairs = paired_rounds(calc, baseline, steps, args.rounds)
+        print(machine_line(args.threads, args.device))
+        print(f"# model: {origin}; {config_summary(calc.config)}")
+        print(f"# baseline: {args.baseline}; {config_summary(baseline.config)}")
+        print(f"# Cu(111) 4x4x6 + CO, 98 atoms, {edges} edges; NVE VelocityVerlet 1 fs, {args.rounds} paired rounds "
+              f"of {steps} steps, {args.device}")
+        print()
+        ratios = [base / model for model, base in pairs]
+        print(markdown_table(
+            ["round", "model ms/step", "baseline ms/step", "speed ratio (model / baseline)"],
+            [[str(i + 1), f"{1000 * m / steps:.1f}", f"{1000 * b / steps:.1f}", f"{r:.2f}"]
+             for i, ((m, b), r) in enumerate(zip(pairs, ratios))],
+        ))
+        print()
+        print(f"median speed ratio {np.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}); "
+              f">1: the model is faster")
+        return
     results = [("eSCN (escn_ase)", run_md(calc, steps)), ("ASE EMT", run_md(EMT(), steps))]
 
     print(machine_line(args.threads, args.device))

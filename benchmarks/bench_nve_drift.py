@@ -1,11 +1,17 @@
-"""Energy conservation of the default (conservative) model: NVE molecular dynamics of a slab + adsorbate.
+"""Energy conservation of a conservative model (the default model unless --checkpoint): NVE molecular dynamics.
 
-    python benchmarks/bench_nve_drift.py [--ps 2.0] [--timestep-fs 1.0] [--temperature 300] [--quick]
+    python benchmarks/bench_nve_drift.py [--systems slab molecule] [--ps 10] [--dtype float64] [--quick]
 
-Pt(111) 4x4x4 slab (64 atoms) + CO on top = 66 atoms, velocities from a Maxwell-Boltzmann distribution
-at the given temperature (seeded), velocity Verlet. Prints the drift of the total energy (slope of a
-linear fit, meV/atom/ps), its largest excursion from the start (meV/atom), the temperature, and the
-speed (steps/s); --quick runs 0.1 ps.
+Systems:
+- ``slab``: Pt(111) 4x4x4 (64 atoms) + CO on top = 66 atoms, 3D periodic, 1 fs steps for ``--ps`` ps.
+- ``molecule``: CH3CHO in vacuum (no periodicity), 0.25 fs steps, ``--molecule-steps`` steps (400).
+
+Velocities from a Maxwell-Boltzmann distribution at ``--temperature`` (seeded), momentum removed,
+velocity Verlet.  Printed per system: the drift of the total energy (slope of a linear fit,
+meV/atom/ps), its largest excursion from the start (meV/atom), the step-by-step changes of the total
+energy (median and largest, and their ratio: a smooth potential has no step far above the median;
+a jump of the energy surface shows as a single large step), the mean temperature and the speed.
+``--quick`` runs 0.1 ps of the slab and 100 molecule steps.
 """
 
 from __future__ import annotations
@@ -20,47 +26,93 @@ from ase.build import add_adsorbate, fcc111, molecule
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from _common import REPO  # noqa: F401  (puts the repository on sys.path)
+from _common import REPO, markdown_table  # noqa: F401  (puts the repository on sys.path)
 from escn_ase import ESCNCalculator
+
+
+def pt111_co():
+    atoms = fcc111("Pt", size=(4, 4, 4), vacuum=8.0)
+    add_adsorbate(atoms, molecule("CO"), 1.9, "ontop")
+    atoms.pbc = True
+    return atoms
+
+
+def acetaldehyde():
+    atoms = molecule("CH3CHO")
+    atoms.pbc = False
+    return atoms
+
+
+def run_nve(atoms, calc, timestep_fs: float, steps: int, temperature: float) -> dict:
+    atoms.calc = calc
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(0))
+    Stationary(atoms)
+    dynamics = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+    energies, temperatures = [atoms.get_total_energy()], [atoms.get_temperature()]
+
+    def record() -> None:
+        energies.append(atoms.get_total_energy())
+        temperatures.append(atoms.get_temperature())
+
+    dynamics.attach(record, interval=1)
+    start = time.perf_counter()
+    dynamics.run(steps)
+    elapsed = time.perf_counter() - start
+    energies = np.array(energies[: steps + 1])
+    times_ps = np.arange(len(energies)) * timestep_fs / 1000
+    per_atom = energies / len(atoms)
+    step_changes = np.abs(np.diff(energies))
+    median_step = float(np.median(step_changes))
+    return dict(
+        atoms=len(atoms),
+        steps=steps,
+        timestep=timestep_fs,
+        ps=times_ps[-1],
+        drift=1000 * np.polyfit(times_ps, per_atom, 1)[0],
+        excursion=1000 * np.abs(per_atom - per_atom[0]).max(),
+        median_step=median_step,
+        max_step=float(step_changes.max()),
+        ratio=float(step_changes.max() / median_step) if median_step > 0 else float("inf"),
+        temperature=float(np.mean(temperatures)),
+        speed=steps / elapsed,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ps", type=float, default=2.0)
-    parser.add_argument("--timestep-fs", type=float, default=1.0)
+    parser.add_argument("--systems", nargs="+", choices=("slab", "molecule"), default=["slab", "molecule"])
+    parser.add_argument("--ps", type=float, default=10.0, help="slab: simulated time at 1 fs steps")
+    parser.add_argument("--molecule-steps", type=int, default=400, help="molecule: steps of 0.25 fs")
     parser.add_argument("--temperature", type=float, default=300.0)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.ps = 0.1
+        args.ps, args.molecule_steps = 0.1, 100
     logging.getLogger("escn_ase").setLevel(logging.ERROR)
+    calc = ESCNCalculator(args.checkpoint, device="cpu", dtype=args.dtype)
 
-    atoms = fcc111("Pt", size=(4, 4, 4), vacuum=8.0)
-    add_adsorbate(atoms, molecule("CO"), 1.9, "ontop")
-    atoms.pbc = True
-    atoms.calc = ESCNCalculator(args.checkpoint)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=np.random.default_rng(0))
-    Stationary(atoms)
-    steps = int(round(args.ps * 1000 / args.timestep_fs))
-    dynamics = VelocityVerlet(atoms, timestep=args.timestep_fs * units.fs)
-    times, energies, temperatures = [], [], []
-
-    def record() -> None:
-        times.append(dynamics.nsteps * args.timestep_fs / 1000)
-        energies.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
-        temperatures.append(atoms.get_temperature())
-
-    dynamics.attach(record, interval=10)
-    start = time.perf_counter()
-    dynamics.run(steps)
-    elapsed = time.perf_counter() - start
-    times, energies = np.array(times), np.array(energies) / len(atoms)
-    slope = np.polyfit(times, energies, 1)[0]
-    print(f"| atoms | steps | timestep fs | simulated ps | drift meV/atom/ps | max excursion meV/atom | mean T (K) | steps/s |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {len(atoms)} | {steps} | {args.timestep_fs} | {times[-1]:.2f} | {1000 * slope:+.3f} | "
-          f"{1000 * np.abs(energies - energies[0]).max():.3f} | {np.mean(temperatures):.0f} | {steps / elapsed:.1f} |")
+    rows = []
+    for system in args.systems:
+        if system == "slab":
+            result = run_nve(pt111_co(), calc, 1.0, int(round(args.ps * 1000)), args.temperature)
+            name = "Pt(111) 4x4x4 + CO"
+        else:
+            result = run_nve(acetaldehyde(), calc, 0.25, args.molecule_steps, args.temperature)
+            name = "CH3CHO (vacuum)"
+        rows.append([
+            name, str(result["atoms"]), f"{result['timestep']}", str(result["steps"]), f"{result['ps']:.2f}",
+            f"{result['drift']:+.4f}", f"{result['excursion']:.3f}", f"{result['median_step']:.1e}",
+            f"{result['max_step']:.1e}", f"{result['ratio']:.1f}", f"{result['temperature']:.0f}",
+            f"{result['speed']:.1f}",
+        ])
+    print(f"# model: {args.checkpoint or 'default model'}; {args.dtype}; NVE velocity Verlet from {args.temperature:.0f} K")
+    print(markdown_table(
+        ["system", "atoms", "timestep fs", "steps", "ps", "drift meV/atom/ps", "max excursion meV/atom",
+         "median |dE| per step (eV)", "largest |dE| per step (eV)", "largest / median", "mean T (K)", "steps/s"],
+        rows,
+    ))
 
 
 if __name__ == "__main__":

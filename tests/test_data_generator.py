@@ -120,7 +120,7 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
         if len(atoms) > 1:
             distances = atoms.get_all_distances(mic=True)
             assert distances[np.triu_indices(len(atoms), 1)].min() > 0.6
-        if atoms.info["family"] in ("adsorbate", "md_adsorbate", "relax_adsorbate"):
+        if atoms.info["family"] in ("adsorbate", "md_adsorbate", "relax_adsorbate", "site_relax"):
             expected = Counter(symbol for symbol, _ in ADSORBATES[atoms.info["adsorbate"]])
             found = Counter(s for s in atoms.get_chemical_symbols() if s in {"H", "C", "N", "O"})
             assert found == expected
@@ -133,6 +133,8 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
             assert atoms.cell.lengths().min() >= 12.0
         else:
             assert set(atoms.get_chemical_symbols()) <= ALLOWED_ELEMENTS - {"H", "C", "N", "O"}
+        if atoms.info["family"] == "site_relax":  # one atom relaxed from a named site of a (111) surface
+            assert atoms.info["adsorbate"] in ("H", "O", "N", "C") and atoms.info["site"] in ("ontop", "bridge", "fcc", "hcp")
 
 
 def test_manifest_counts_agree_with_the_files(tiny, tiny_frames):
