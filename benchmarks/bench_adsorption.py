@@ -112,8 +112,8 @@ def main() -> None:
     success = np.mean([r["ml_structure_in_emt"] - r["emt"] <= 0.1 for r in rows])
     print(f"\ncases: {len(rows)} ({len(args.metals)} metals x {len(args.adsorbates)} adsorbates x {len(args.sites)} sites)")
     print(f"adsorption-energy MAE (ML vs EMT): {np.abs(errors).mean():.3f} eV; max |error| {np.abs(errors).max():.3f} eV")
-    # Most of the error is one constant per adsorbate: the model's error on the isolated gas molecules of
-    # the reference (not in its training data). Site-to-site and surface-to-surface differences do not see it.
+    # Part of the error is one constant per adsorbate: the model's error on the isolated gas molecules of
+    # the reference. Site-to-site and surface-to-surface differences do not see it.
     offsets = {name: np.mean([r["ml"] - r["emt"] for r in rows if r["adsorbate"] == name]) for name in args.adsorbates}
     relative = np.array([r["ml"] - r["emt"] - offsets[r["adsorbate"]] for r in rows])
     print("mean error per adsorbate (gas-reference offset): "

@@ -12,6 +12,7 @@ run flops bench_flops.py
 run kernel bench_kernel.py
 run batch bench_batch.py
 run md bench_md.py
-run nve_drift bench_nve_drift.py --ps 2.0
+run nve_drift bench_nve_drift.py --ps 10
+run frame_rule bench_frame_rule.py
 run adsorption bench_adsorption.py --metals Cu Pt Ni --adsorbates O H N --sites ontop bridge fcc
 run scaling bench_scaling.py
