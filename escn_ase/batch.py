@@ -60,10 +60,24 @@ class GraphBatch:
         )
 
 
+def local_positions(atoms: Atoms) -> np.ndarray:
+    """``(n_atoms, 3)`` float64 positions the model sees: wrapped into the cell along periodic axes and
+    centred on their mean.
+
+    Energies, forces and stress are invariant to both (a lattice translation of one atom, a translation
+    of all), but the edge vectors ``pos_j - pos_i + shift`` are formed in the model's dtype: from raw
+    coordinates of 1e5 A (or atoms thousands of cells outside their cell) float32 would keep only
+    millimetres of them.  Done in float64 before any cast.
+    """
+    positions = atoms.get_positions(wrap=bool(np.any(atoms.pbc)))
+    return positions - positions.mean(axis=0)
+
+
 def structure_graph(atoms: Atoms, config: ESCNConfig, keep_tied_shell: bool = False) -> Graph:
-    """The neighbour graph of one structure with the model's cutoff and neighbour limit."""
+    """The neighbour graph of one structure with the model's cutoff and neighbour limit (built on
+    ``local_positions``, with which ``pack_structures`` packs it)."""
     return build_graph(
-        atoms.positions,
+        local_positions(atoms),
         atoms.cell.complete(),
         atoms.pbc,
         config.cutoff,
@@ -88,7 +102,7 @@ def pack_structures(
     for index, (atoms, graph) in enumerate(zip(structures, graphs)):
         cell = np.asarray(atoms.cell.complete(), dtype=np.float64)
         numbers.append(np.asarray(atoms.numbers, dtype=np.int64))
-        positions.append(np.asarray(atoms.positions, dtype=np.float64))
+        positions.append(local_positions(atoms))
         edges.append(graph.edge_index + offset)
         shifts.append(graph.shifts.astype(np.float64) @ cell)
         system.append(np.full(len(atoms), index, dtype=np.int64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -105,6 +106,18 @@ class ESCNCalculator(Calculator):
                 self.checkpoint_path,
             )
         self._tie_warning_given = False
+        # One evaluation at a time: ASE keeps the last structure and its results on the calculator, so two
+        # threads sharing one calculator would otherwise read each other's results.
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)  # locks do not pickle (process pools, Dask)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -139,18 +152,20 @@ class ESCNCalculator(Calculator):
                 "OC20 eSCN style), so the energy's strain derivative is not what the model was trained on; "
                 "use a conservative checkpoint (e.g. the default model) for stress and cell relaxations"
             )
-        return super().get_property(name, atoms, allow_calculation)
+        with self._lock:  # the cache check, the calculation and the read of its result belong together
+            return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
-        Calculator.calculate(self, atoms, properties, system_changes)
-        results = self.evaluate([self.atoms], compute_stress=self.conservative and bool(np.all(self.atoms.pbc)))[0]
-        self.results = results
+        with self._lock:
+            Calculator.calculate(self, atoms, properties, system_changes)
+            compute_stress = self.conservative and bool(np.all(self.atoms.pbc))
+            self.results = self.evaluate([self.atoms], compute_stress=compute_stress)[0]
 
     # ------------------------------------------------------------------ evaluation
     def _graphs(self, structures: Sequence[Atoms]) -> list[Graph]:
         """Validate the structures and build their neighbour graphs (warning once about ties)."""
         for atoms in structures:
-            validate_atoms(atoms, self.elements)
+            validate_atoms(atoms, self.elements, self.config.cutoff)
         keep_shell = self.neighbor_ties == "keep_shell"
         graphs = [structure_graph(atoms, self.config, keep_shell) for atoms in structures]
         n_tied = sum(graph.n_tied_centres for graph in graphs)

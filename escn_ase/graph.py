@@ -3,7 +3,7 @@
 Conventions (those of the reference eSCN): an edge ``(j -> i)`` joins a neighbour ``j`` (source,
 ``edge_index[0]``) to a centre ``i`` (target, ``edge_index[1]``); its vector is
 ``pos[j] - pos[i] + shift @ cell`` with an integer cell ``shift``.  All pairs with
-``d <= cutoff`` (inclusive) and ``d^2 > 1e-4 A^2`` are kept; then, if ``max_neighbors`` is set,
+``d <= cutoff`` (inclusive) are kept (two atoms closer than 0.01 A are an error); then, if ``max_neighbors`` is set,
 each centre keeps its ``max_neighbors`` nearest neighbours.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import InvalidStructureError
 
 __all__ = ["Graph", "build_graph", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_TOLERANCE"]
 
@@ -80,6 +82,16 @@ def build_graph(
     )
     shifts = np.asarray(shifts, dtype=np.int64).reshape(-1, 3)
     distances = np.asarray(distances, dtype=np.float64)
+    coincident = distances**2 <= COINCIDENT_DISTANCE_SQUARED
+    coincident &= (centre != neighbour) | np.any(shifts != 0, axis=1)  # not an atom with itself
+    if coincident.any():
+        first = int(np.argmax(coincident))
+        raise InvalidStructureError(
+            f"atoms {int(centre[first])} and {int(neighbour[first])}"
+            + (f" (periodic image {shifts[first].tolist()})" if np.any(shifts[first]) else "")
+            + f" are {distances[first]:.3g} A apart, closer than {COINCIDENT_DISTANCE_SQUARED**0.5:g} A: "
+            f"{int(coincident.sum()) // 2 or 1} coincident pair(s); remove duplicated atoms"
+        )
     keep = (distances <= cutoff) & (distances**2 > COINCIDENT_DISTANCE_SQUARED)
     centre, neighbour, shifts, distances = centre[keep], neighbour[keep], shifts[keep], distances[keep]
 

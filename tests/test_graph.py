@@ -6,6 +6,7 @@ from ase import Atoms
 from ase.build import bulk, fcc111
 from ase.neighborlist import neighbor_list
 
+from escn_ase.errors import InvalidStructureError
 from escn_ase.graph import build_graph
 
 
@@ -30,12 +31,21 @@ def test_matches_ase_neighbor_list(pbc):
     assert np.allclose(np.linalg.norm(vectors, axis=1), graph.distances)
 
 
-def test_cutoff_is_inclusive_and_coincident_pairs_are_dropped():
-    atoms = Atoms("H3", positions=[[0, 0, 0], [2.0, 0, 0], [2.0, 0.005, 0]])
+def test_cutoff_is_inclusive():
+    atoms = Atoms("H3", positions=[[0, 0, 0], [2.0, 0, 0], [4.5, 0, 0]])
     graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=2.0)
     pairs = {(int(j), int(i)) for j, i in graph.edge_index.T}
     assert (1, 0) in pairs and (0, 1) in pairs  # exactly at the cutoff: kept
-    assert (1, 2) not in pairs and (2, 1) not in pairs  # 0.005 A apart: dropped as coincident
+    assert (1, 2) not in pairs and (2, 1) not in pairs
+
+
+def test_coincident_atoms_are_an_error_naming_the_pair():
+    """Atoms 0.005 A apart used to be dropped from each other's neighbours silently (E = E(one) + E(other))."""
+    atoms = Atoms("H3", positions=[[0, 0, 0], [2.0, 0, 0], [2.0, 0.005, 0]])
+    with pytest.raises(InvalidStructureError, match=r"atoms (1 and 2|2 and 1) are 0.005 A apart"):
+        build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=2.0)
+    periodic = Atoms("H", positions=[[0, 0, 0]], cell=[2.0, 2.0, 2.0], pbc=True)  # an atom and its images: fine
+    assert build_graph(periodic.positions, periodic.cell.complete(), periodic.pbc, cutoff=2.0).n_edges == 6
 
 
 def test_max_neighbors_keeps_the_nearest():

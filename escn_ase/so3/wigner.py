@@ -16,6 +16,13 @@ rotation ``R`` maps ``v / |v|`` onto ``+y``.  Its rows are ``(z', x', -y')`` wit
 ``x' = v / |v|``, ``z' = normalise(x' x u)``, ``y' = x' x z'`` for a helper vector ``u``.
 The reference draws ``u`` at random on every call; here ``u`` is the Cartesian axis least
 aligned with the edge (the first such axis on ties), so the forward pass is deterministic.
+
+The rule switches where two components of the edge direction have equal magnitude, and the frame
+then turns about the edge by a finite angle.  Whether that reaches the energy depends on the model:
+the reference blocks (``activation="s2_grid"``: SiLU on an edge-frame grid of 2 mmax + 1 azimuths)
+are not invariant to such a roll, so their outputs step by a small amount there
+(``benchmarks/bench_frame_rule.py``); the gated blocks (``activation="gate"``) commute with every
+roll, so their energy does not depend on the rule and stays smooth.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""Inputs that used to crash, hang or give silently wrong numbers: each now gives the right result or a
+clear error before any work."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+
+from escn_ase import ESCNCalculator
+from escn_ase.errors import InvalidStructureError
+
+
+@pytest.fixture(scope="module")
+def calc():
+    return ESCNCalculator(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def calc64():
+    return ESCNCalculator(device="cpu", dtype="float64")
+
+
+def test_parallel_periodic_cell_vectors_are_refused(calc):
+    """ase's complete_cell turned these into a NaN row and the neighbour search died with SIGFPE."""
+    atoms = Atoms("Cu", cell=[[3, 0, 0], [6, 0, 0], [0, 0, 0]], pbc=(True, True, False))
+    atoms.calc = calc
+    with pytest.raises(InvalidStructureError, match="cell vectors 0 and 1 are parallel"):
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("height", [1e-3, 1e-5, 1e-7])
+def test_nearly_degenerate_periodic_cell_is_refused_at_once(calc, height):
+    """These passed the determinant check and the neighbour search then ran for minutes."""
+    atoms = Atoms("Cu", cell=[[3, 0, 0], [3, height, 0], [0, 0, 3]], pbc=True)
+    atoms.calc = calc
+    start = time.perf_counter()
+    with pytest.raises(InvalidStructureError, match="nearly degenerate|parallel"):
+        atoms.get_potential_energy()
+    assert time.perf_counter() - start < 5.0
+
+
+def test_ordinary_thin_cells_still_work(calc):
+    atoms = bulk("Cu", "fcc", a=3.6)  # primitive fcc: lattice planes 2.1 A apart
+    atoms.calc = calc
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+@pytest.mark.parametrize("shift", [1e5, 1e8])
+def test_float32_results_do_not_depend_on_absolute_coordinates(calc, calc64, shift):
+    """Edge vectors formed from raw coordinates of 1e8 A gave E = NaN in float32, and meV errors at 1e5 A."""
+    water = molecule("H2O")
+    water.calc = calc64
+    energy, forces = water.get_potential_energy(), water.get_forces()
+    far = water.copy()
+    far.positions += shift
+    far.calc = calc
+    assert abs(far.get_potential_energy() - energy) < 1e-5
+    assert np.abs(far.get_forces() - forces).max() < 1e-4
+
+
+def test_atoms_far_outside_their_cell_give_the_wrapped_result(calc, calc64):
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    crystal.rattle(0.05, seed=0)
+    crystal.calc = calc64
+    energy, forces = crystal.get_potential_energy(), crystal.get_forces()
+    outside = crystal.copy()
+    outside.positions[0] += 10_000 * outside.cell[0]
+    outside.positions[2] -= 3_000 * outside.cell[2]
+    outside.calc = calc
+    assert abs(outside.get_potential_energy() - energy) < 1e-5
+    assert np.abs(outside.get_forces() - forces).max() < 1e-4
+
+
+def test_coincident_atoms_are_an_error(calc):
+    """Atoms closer than 0.01 A were treated as non-interacting: E = E(one) + E(other), silently."""
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [0.005, 0, 0]])
+    atoms.calc = calc
+    with pytest.raises(InvalidStructureError, match="atoms 0 and 1 are 0.005 A apart"):
+        atoms.get_potential_energy()
+
+
+def test_one_calculator_shared_by_threads_returns_each_structure_its_own_results(calc):
+    """Without a lock, thread B's calculation replaced thread A's results between A's calculation and
+    A's read: A got B's energy and forces of the wrong length."""
+    structures = [molecule("H2O"), bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 1, 1), molecule("CH4")]
+    expected = []
+    for atoms in structures:
+        single = atoms.copy()
+        single.calc = calc
+        expected.append((single.get_potential_energy(), single.get_forces()))
+    wrong = []
+
+    def work(index: int) -> None:
+        for repeat in range(25):
+            atoms = structures[index].copy()
+            atoms.positions[0, 0] += 1e-9 * (repeat % 2)  # a new structure every call: no cache hits
+            atoms.calc = calc
+            energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+            if abs(energy - expected[index][0]) > 1e-4 or forces.shape != expected[index][1].shape:
+                wrong.append((index, repeat))
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(len(structures))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+def test_calculator_pickles_without_its_lock(calc):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(calc))
+    atoms = molecule("H2O")
+    atoms.calc = copy
+    assert np.isfinite(atoms.get_potential_energy())
