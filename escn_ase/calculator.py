@@ -40,6 +40,40 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers) -> None:
+    """Refuse calculator settings that cannot work, naming the parameter and what it accepts."""
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path, a registered model name or None, got {type(checkpoint).__name__}")
+    if checkpoint is not None and not str(checkpoint).strip():
+        raise ValueError("checkpoint is an empty string: pass a path, a registered model name, or None (default model)")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {device!r}")
+    if edge_chunk_size is not None and (
+        isinstance(edge_chunk_size, bool) or not isinstance(edge_chunk_size, (int, np.integer)) or edge_chunk_size < 1
+    ):
+        raise ValueError(f"edge_chunk_size must be a positive integer or None (automatic), got {edge_chunk_size!r}")
+    if (
+        isinstance(memory_fraction, bool)
+        or not isinstance(memory_fraction, (int, float, np.floating))
+        or not 0.0 < float(memory_fraction) <= 1.0
+    ):
+        raise ValueError(f"memory_fraction must be a number in (0, 1], got {memory_fraction!r}")
+    if checkpoint_layers not in (None, True, False):
+        raise ValueError(f"checkpoint_layers must be None (automatic), True or False, got {checkpoint_layers!r}")
+
+
+def _resolve_device_or_explain(device: str | torch.device) -> torch.device:
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError as error:
+        if "CUDA" in str(error):
+            raise
+        raise ValueError(f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: escn_ase runs on 'cpu' or 'cuda' devices ('auto' picks one)")
+    return resolved
+
+
 class ESCNCalculator(Calculator):
     """ASE calculator for eSCN models.
 
@@ -83,7 +117,8 @@ class ESCNCalculator(Calculator):
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
-        self.device = resolve_device(device)
+        _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers)
+        self.device = _resolve_device_or_explain(device)
         self.dtype = _DTYPES[dtype]
         self.neighbor_ties = neighbor_ties
         self.edge_chunk_size = edge_chunk_size
@@ -276,7 +311,11 @@ class ESCNCalculator(Calculator):
 
         Returns one ASE-style results dict (numpy values) per structure.
         """
-        return self._run(self.prepare(structures), compute_stress)
+        structures = list(structures)
+        if not structures:
+            raise ValueError("evaluate() needs at least one structure (got an empty list)")
+        with self._lock:
+            return self._run(self.prepare(structures), compute_stress)
 
     def calculate_batch(
         self, structures: Sequence[Atoms], max_atoms_per_batch: int = 4096, compute_stress: bool | None = None

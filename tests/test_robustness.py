@@ -117,3 +117,26 @@ def test_calculator_pickles_without_its_lock(calc):
     atoms = molecule("H2O")
     atoms.calc = copy
     assert np.isfinite(atoms.get_potential_energy())
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(memory_fraction=-1), "memory_fraction must be a number in"),
+        (dict(memory_fraction=float("nan")), "memory_fraction must be a number in"),
+        (dict(edge_chunk_size="abc"), "edge_chunk_size must be a positive integer"),
+        (dict(edge_chunk_size=0), "edge_chunk_size must be a positive integer"),
+        (dict(device="meta"), "runs on 'cpu' or 'cuda'"),
+        (dict(device="unknown"), "not a device torch knows"),
+        (dict(checkpoint=""), "checkpoint is an empty string"),
+        (dict(checkpoint_layers="yes"), "checkpoint_layers must be"),
+    ],
+)
+def test_calculator_settings_are_checked_at_construction(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ESCNCalculator(**settings)
+
+
+def test_evaluate_of_nothing_is_an_error(calc):
+    with pytest.raises(ValueError, match="at least one structure"):
+        calc.evaluate([])
