@@ -140,3 +140,76 @@ def test_calculator_settings_are_checked_at_construction(settings, message):
 def test_evaluate_of_nothing_is_an_error(calc):
     with pytest.raises(ValueError, match="at least one structure"):
         calc.evaluate([])
+
+
+def _default_model_file():
+    from escn_ase.registry import default_model_path
+
+    return default_model_path()
+
+
+def test_a_checkpoint_damaged_inside_a_tensor_is_refused(tmp_path):
+    """64 flipped bytes inside a tensor used to load and give E = 3.85 eV instead of -0.0045 eV."""
+    import zipfile
+
+    from escn_ase.checkpoint import load_checkpoint
+    from escn_ase.errors import CheckpointError
+
+    data = bytearray(_default_model_file().read_bytes())
+    with zipfile.ZipFile(_default_model_file()) as archive:
+        record = max(archive.infolist(), key=lambda info: info.file_size)  # the largest tensor
+    start = record.header_offset + 30 + len(record.filename.encode()) + len(record.extra) + record.file_size // 2
+    for offset in range(start, start + 64):
+        data[offset] ^= 0xFF
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="fails its checksum"):
+        load_checkpoint(damaged)
+
+
+def _rewritten(tmp_path, change):
+    import torch
+
+    data = torch.load(_default_model_file(), weights_only=True)
+    change(data)
+    path = tmp_path / "changed.pt"
+    torch.save(data, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["state_dict"]["energy_scale"].fill_(float("inf")), "non-finite values"),
+        (lambda d: d["state_dict"]["sphere_embedding.weight"].view(-1)[7].fill_(float("nan")), "non-finite values"),
+        (lambda d: d["state_dict"].__setitem__("energy_scale", d["state_dict"]["energy_scale"].long()), "integer"),
+    ],
+)
+def test_non_finite_or_integer_weights_are_refused(tmp_path, change, message):
+    from escn_ase.checkpoint import load_checkpoint
+    from escn_ase.errors import CheckpointError
+
+    def change_without_checksum(data):
+        data.pop("weights_sha256", None)
+        change(data)
+
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(_rewritten(tmp_path, change_without_checksum))
+
+
+def test_weights_changed_after_export_fail_the_stored_sha256(tmp_path):
+    from escn_ase.checkpoint import load_checkpoint, save_checkpoint
+    from escn_ase.errors import CheckpointError
+
+    original = load_checkpoint(_default_model_file())
+    path = tmp_path / "exported.pt"
+    save_checkpoint(path, original.model, elements=original.elements, metadata=original.metadata)
+    assert load_checkpoint(path).elements == original.elements  # an intact export loads
+
+    import torch
+
+    data = torch.load(path, weights_only=True)
+    data["state_dict"]["energy_block.fc3.weight"].mul_(1.001)
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(path)

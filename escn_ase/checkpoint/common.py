@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import torch
 from ..errors import CheckpointError
 from ..model import ESCN, ESCNConfig
 
-__all__ = ["LoadedModel", "read_checkpoint_file", "load_weights"]
+__all__ = ["LoadedModel", "read_checkpoint_file", "load_weights", "weights_sha256"]
 
 
 @dataclass
@@ -43,6 +45,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     if path.is_dir():
         raise CheckpointError(f"checkpoint path is a directory, not a file: {path}")
+    _verify_archive(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -60,8 +63,48 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
     return data
 
 
+def _verify_archive(path: Path) -> None:
+    """Check the CRC-32 of every record of a torch zip archive (torch.load does not): a damaged tensor
+    would otherwise load as wrong weights.  Files in torch's legacy (non-zip) format have no checksums."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"{path}: the checkpoint archive is damaged ({exc})") from exc
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path}: the checkpoint is corrupt: record {damaged!r} fails its checksum (the file was damaged "
+            "after it was written); download or copy it again"
+        )
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of the tensors of ``state_dict`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_finite_weights(state_dict: dict[str, torch.Tensor], path: str) -> None:
+    """Refuse weights or scaling buffers that hold NaN or inf (they would give NaN or inf energies)."""
+    bad = [
+        name
+        for name, tensor in state_dict.items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(f"{path}: non-finite values (NaN or inf) in {_short_list(sorted(bad))}")
+
+
 def load_weights(model: ESCN, state_dict: dict[str, torch.Tensor], path: str) -> None:
-    """Load ``state_dict`` into ``model``, naming missing, unexpected and mis-shaped entries."""
+    """Load ``state_dict`` into ``model``, naming missing, unexpected, mis-shaped, non-float and
+    non-finite entries."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -77,8 +120,16 @@ def load_weights(model: ESCN, state_dict: dict[str, torch.Tensor], path: str) ->
         problems.append(f"unexpected keys {_short_list(unexpected)}")
     if mis_shaped:
         problems.append(f"shape mismatch {_short_list(mis_shaped)}")
+    not_float = [
+        f"{name} ({state_dict[name].dtype})"
+        for name in expected
+        if name in state_dict and expected[name].is_floating_point() and not state_dict[name].is_floating_point()
+    ]
+    if not_float:
+        problems.append(f"integer or boolean tensors where weights are expected {_short_list(not_float)}")
     if problems:
         raise CheckpointError(f"{path}: weights do not match the model config: " + "; ".join(problems))
+    check_finite_weights(state_dict, path)
     model.load_state_dict(state_dict, strict=True)
 
 

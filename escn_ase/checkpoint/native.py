@@ -8,6 +8,7 @@ A ``torch.save`` of a plain dict, readable with ``torch.load(..., weights_only=T
     state_dict       dict[str, Tensor] of the ESCN module (output scaling included as buffers)
     elements         list[int] atomic numbers the model was trained on
     metadata         dict of plain values: training data recipe, split, metrics, timing, versions
+    weights_sha256   sha256 of the state dict (``common.weights_sha256``), verified at load when present
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..model import ESCN, ESCNConfig
-from .common import LoadedModel, load_weights
+from .common import LoadedModel, load_weights, weights_sha256
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "is_native_checkpoint", "load_native_checkpoint", "save_checkpoint"]
 
@@ -43,6 +44,7 @@ def save_checkpoint(
             "state_dict": state,
             "elements": [int(z) for z in sorted(set(elements))],
             "metadata": metadata or {},
+            "weights_sha256": weights_sha256(state),
         },
         path,
     )
@@ -59,8 +61,14 @@ def load_native_checkpoint(data: dict, path: str) -> LoadedModel:
         config = ESCNConfig.from_dict(dict(data["config"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid model config: {exc}") from exc
+    state = dict(data["state_dict"])
+    if "weights_sha256" in data and weights_sha256(state) != data["weights_sha256"]:
+        raise CheckpointError(
+            f"{path}: the weights do not match the sha256 stored when the checkpoint was written: the file was "
+            "modified or damaged; download or export it again"
+        )
     model = ESCN(config)
-    load_weights(model, dict(data["state_dict"]), path)
+    load_weights(model, state, path)
     model.eval()
     elements = tuple(int(z) for z in data["elements"])
     return LoadedModel(
