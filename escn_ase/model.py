@@ -22,6 +22,7 @@ Outputs (``ESCN.forward``), in eV and eV/Angstrom after output scaling:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -76,16 +77,9 @@ class ESCNConfig:
     activation: Literal["s2_grid", "gate"] = "s2_grid"
 
     def __post_init__(self) -> None:
-        if not 0 <= self.mmax <= self.lmax:
-            raise ValueError(f"need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
-        if self.forces not in ("direct", "conservative"):
-            raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
-        if self.cutoff <= 0 or self.num_layers < 1:
-            raise ValueError("cutoff must be positive and num_layers at least 1")
-        if self.activation not in ("s2_grid", "gate"):
-            raise ValueError(f"activation must be 's2_grid' or 'gate', got {self.activation!r}")
-        if self.activation == "gate" and self.forces != "conservative":
-            raise ValueError("activation='gate' is for conservative models (forces='conservative')")
+        problems = _config_problems(self)
+        if problems:
+            raise ValueError("invalid eSCN config:\n" + "\n".join(f"  {problem}" for problem in problems))
 
     @property
     def n_basis(self) -> int:
@@ -102,6 +96,64 @@ class ESCNConfig:
         if unknown:
             raise ValueError(f"unknown eSCN config keys: {sorted(unknown)}")
         return cls(**values)
+
+
+# Limits of what escn_ase can evaluate: beyond them a config is a mistake, not a model.
+MAX_LMAX = 12
+MAX_SPHERE_SAMPLES = 100_000
+MAX_BASIS_FUNCTIONS = 10_000
+
+
+def _config_problems(c: "ESCNConfig") -> list[str]:
+    """One line per field of ``c`` that has the wrong type or a value no model can have."""
+    problems = []
+
+    def integer(name: str, low: int, high: int | None = None) -> bool:
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{name}: expected an integer, got {value!r}")
+            return False
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"in {low}..{high}"
+            problems.append(f"{name}: {value} is outside the allowed range ({allowed})")
+            return False
+        return True
+
+    def positive_number(name: str) -> bool:
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            problems.append(f"{name}: expected a positive finite number, got {value!r}")
+            return False
+        return True
+
+    integer("num_layers", 1, 1000)
+    lmax_ok = integer("lmax", 0, MAX_LMAX)
+    if integer("mmax", 0) and lmax_ok and c.mmax > c.lmax:
+        problems.append(f"mmax: need 0 <= mmax <= lmax, got lmax={c.lmax}, mmax={c.mmax}")
+    for name in ("sphere_channels", "hidden_channels", "edge_channels"):
+        integer(name, 1, 100_000)
+    integer("num_sphere_samples", 2, MAX_SPHERE_SAMPLES)
+    integer("max_num_elements", 2, 119)
+    if c.max_neighbors is not None:
+        integer("max_neighbors", 1)
+    cutoff_ok = positive_number("cutoff")
+    if positive_number("distance_resolution") and cutoff_ok:
+        n_basis = int(c.cutoff / c.distance_resolution)
+        if not 1 <= n_basis <= MAX_BASIS_FUNCTIONS:
+            problems.append(
+                f"distance_resolution: cutoff / distance_resolution = {n_basis} Gaussians "
+                f"(need 1..{MAX_BASIS_FUNCTIONS})"
+            )
+    positive_number("basis_width_scalar")
+    if c.forces not in ("direct", "conservative"):
+        problems.append(f"forces: must be 'direct' or 'conservative', got {c.forces!r}")
+    if not isinstance(c.smooth_cutoff, bool):
+        problems.append(f"smooth_cutoff: expected true or false, got {c.smooth_cutoff!r}")
+    if c.activation not in ("s2_grid", "gate"):
+        problems.append(f"activation: must be 's2_grid' or 'gate', got {c.activation!r}")
+    elif c.activation == "gate" and c.forces != "conservative":
+        problems.append("activation: 'gate' is for conservative models (forces='conservative')")
+    return problems
 
 
 def _node_ranges(first_edge: list[int], edges_per_chunk: int) -> list[slice]:

@@ -213,3 +213,23 @@ def test_weights_changed_after_export_fail_the_stored_sha256(tmp_path):
     torch.save(data, path)
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(path)
+
+
+def test_impossible_configs_are_refused_with_one_line_per_problem():
+    from escn_ase import ESCNConfig
+
+    with pytest.raises(ValueError) as error:
+        ESCNConfig(max_neighbors=0, lmax=100, num_sphere_samples=10**7, num_layers="two", max_num_elements=200)
+    lines = str(error.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "num_layers", "lmax", "num_sphere_samples", "max_num_elements", "max_neighbors"
+    ]
+
+
+def test_checkpoint_with_element_numbers_above_118_is_refused(tmp_path):
+    from escn_ase.checkpoint import load_checkpoint
+    from escn_ase.errors import CheckpointError
+
+    path = _rewritten(tmp_path, lambda data: data.__setitem__("elements", [1, 29, 150]))
+    with pytest.raises(CheckpointError, match="atomic numbers in 1.."):
+        load_checkpoint(path)

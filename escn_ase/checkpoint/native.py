@@ -70,7 +70,16 @@ def load_native_checkpoint(data: dict, path: str) -> LoadedModel:
     model = ESCN(config)
     load_weights(model, state, path)
     model.eval()
-    elements = tuple(int(z) for z in data["elements"])
+    elements = data["elements"]
+    if not isinstance(elements, (list, tuple)) or not all(
+        isinstance(z, int) and not isinstance(z, bool) and 1 <= z <= min(118, config.max_num_elements - 1)
+        for z in elements
+    ):
+        raise CheckpointError(
+            f"{path}: 'elements' must list atomic numbers in 1..{min(118, config.max_num_elements - 1)}, "
+            f"got {elements!r}"[:300]
+        )
+    elements = tuple(int(z) for z in elements)
     return LoadedModel(
         model=model,
         config=config,
