@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -50,7 +51,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="escn-ase", description="eSCN potentials for ASE")
+    parser.add_argument("--version", action="version", version=f"escn-ase {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (also: environment variable ESCN_ASE_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="describe a checkpoint (config, elements, force type)")
@@ -78,8 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a failure prints ``escn-ase: error: ...`` and returns 1 (``--debug``: the traceback)."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    debug = args.debug or os.environ.get("ESCN_ASE_DEBUG", "").strip() not in ("", "0")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("escn-ase: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure a user can cause: one line, no traceback
+        if debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"escn-ase: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

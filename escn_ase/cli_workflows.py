@@ -44,7 +44,7 @@ def _calculator_spec(args: argparse.Namespace):
     """(spec, kwargs) for ``CalculatorFactory``: 'emt', or a checkpoint file checked here, before any work starts."""
     if args.emt:
         if args.checkpoint:
-            raise SystemExit("error: --emt and --checkpoint exclude each other")
+            raise ValueError("--emt and --checkpoint exclude each other")
         return "emt", {}
     from .registry import resolve_checkpoint
 
@@ -121,7 +121,7 @@ def _cmd_adsorb(args: argparse.Namespace) -> int:
         slab.info.setdefault("label", Path(path).stem)
         surfaces.append(slab)
     if not surfaces:
-        raise SystemExit("error: give at least one surface (--surfaces 'Cu(111)' ...) or slab file (--slab FILE)")
+        raise ValueError("give at least one surface (--surfaces 'Cu(111)' ...) or slab file (--slab FILE)")
     spec, kwargs = _calculator_spec(args)
     executor = client = None
     if args.scheduler:
@@ -175,7 +175,7 @@ def _cmd_phonons(args: argparse.Namespace) -> int:
     from .workflows.phonons import compute_phonons
 
     if bool(args.structure) == bool(args.bulk):
-        raise SystemExit("error: give either a structure file or --bulk SYMBOL")
+        raise ValueError("give either a structure file or --bulk SYMBOL")
     if args.bulk:
         from ase.build import bulk
 
@@ -184,7 +184,7 @@ def _cmd_phonons(args: argparse.Namespace) -> int:
         atoms = read_structure(args.structure, args.index)
     supercell = args.supercell[0] if len(args.supercell) == 1 else tuple(args.supercell)
     if len(args.supercell) not in (1, 3):
-        raise SystemExit("error: --supercell takes 1 or 3 integers")
+        raise ValueError("--supercell takes 1 or 3 integers")
     result = compute_phonons(
         atoms,
         _calculator(args),

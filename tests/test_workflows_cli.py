@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.io import read, write
@@ -118,3 +119,33 @@ def test_structures_that_ase_cannot_read_go_through_pymatgen(tmp_path):
     assert atoms.get_chemical_formula() == "Cu4"
     with pytest.raises(FileNotFoundError):
         read_structure(str(tmp_path / "missing.cif"))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "missing.extxyz"], "No such file"),
+        (["info", "--checkpoint", "not-a-checkpoint.txt"], "could not be read as a torch checkpoint"),
+        (["eval", "h2o.xyz", "--checkpoint", "nowhere.pt"], "checkpoint not found"),
+        (["eval", "au.xyz"], "not covered by this model"),
+    ],
+)
+def test_runtime_errors_print_one_line_and_exit_1(argv, message, tmp_path, capsys, monkeypatch):
+    from ase.io import write
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ESCN_ASE_DEBUG", raising=False)
+    (tmp_path / "not-a-checkpoint.txt").write_text("hello")
+    write(tmp_path / "h2o.xyz", Atoms("H2O", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+    write(tmp_path / "au.xyz", Atoms("U", positions=[[0, 0, 0]]))
+    assert main(argv) == 1
+    error_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(error_lines) == 1 and error_lines[0].startswith("escn-ase: error: ") and message in error_lines[0]
+    with pytest.raises(Exception):  # --debug: the exception itself, with its traceback
+        main(["--debug", *argv])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("escn-ase ")
