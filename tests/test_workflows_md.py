@@ -150,3 +150,28 @@ def test_restart_refuses_changed_settings_and_other_structures(tmp_path):
     assert fresh.frames == 2 and not fresh.restarted
     with pytest.raises(ValueError, match="ensemble must be one of"):
         run_md(_crystal(), EMT(), ensemble="nph", trajectory=tmp_path / "x.traj")
+
+
+@pytest.mark.parametrize("cut_bytes", [10, 300])
+def test_restart_after_a_torn_trajectory_continues_from_the_last_complete_frame(tmp_path, cut_bytes):
+    """A job killed while writing a frame left a torn file; continuing raised JSONDecodeError or
+    'buffer is smaller than requested size'."""
+    trajectory = tmp_path / "md.traj"
+    settings = dict(ensemble="nve", timestep_fs=2.0, interval=2, progress=False, plot=False, trajectory=trajectory)
+    run_md(_crystal(), EMT(), steps=8, **settings)  # frames at steps 0, 2, 4, 6, 8
+    trajectory.write_bytes(trajectory.read_bytes()[:-cut_bytes])
+    (tmp_path / "md.state.json").write_text('{"step": 8, "settings": {"ensem')  # torn as well
+    with pytest.warns(UserWarning) as record:
+        continued = run_md(_crystal(), EMT(), steps=12, **settings)
+    messages = " | ".join(str(warning.message) for warning in record)
+    assert "incomplete frame" in messages and "md.state.json is incomplete" in messages
+    assert continued.restarted and continued.start_step in (4, 6)
+    steps = [frame.info["md_step"] for frame in read(trajectory, ":")]
+    assert steps == list(range(0, 13, 2))
+
+
+def test_restart_from_a_file_that_is_no_trajectory_explains_what_to_do(tmp_path):
+    trajectory = tmp_path / "md.traj"
+    trajectory.write_text("not a trajectory")
+    with pytest.raises(ValueError, match="restart=False"):
+        run_md(_crystal(), EMT(), steps=2, trajectory=trajectory, progress=False, plot=False)

@@ -230,12 +230,45 @@ def _write_json_atomically(path: Path, data: dict) -> None:
 
 
 def _last_frame(trajectory: Path) -> Atoms | None:
+    """The last complete frame of ``trajectory`` (None if there is none).
+
+    A job killed while writing leaves a torn last frame: the file is then rewritten with its
+    complete frames only (with a warning), so that the continued run appends after them.
+    """
     from ase.io.trajectory import Trajectory
 
     if not trajectory.exists() or trajectory.stat().st_size == 0:
         return None
-    with Trajectory(str(trajectory)) as frames:
-        return frames[-1] if len(frames) else None
+    try:
+        with Trajectory(str(trajectory)) as frames:
+            n_frames = len(frames)
+            good = n_frames
+            last = None
+            while good > 0 and last is None:
+                try:
+                    last = frames[good - 1]
+                except Exception:  # a torn frame: JSONDecodeError, "buffer is smaller" ...
+                    good -= 1
+            kept = [frames[i] for i in range(good)] if good < n_frames else None
+    except Exception as error:
+        raise ValueError(
+            f"cannot continue {trajectory}: it is not a readable ASE trajectory ({type(error).__name__}: {error}); "
+            "pass restart=False (--no-restart) to start over, or move the file away"
+        ) from error
+    if kept is not None:
+        warnings.warn(
+            f"{trajectory} ended in {n_frames - good} incomplete frame(s) (the run was stopped while writing); "
+            f"continuing from its last complete frame"
+            + (f" (step {last.info.get('md_step')})" if last is not None else ", of which there is none"),
+            UserWarning,
+            stacklevel=3,
+        )
+        temporary = trajectory.with_name(trajectory.name + ".tmp")
+        with Trajectory(str(temporary), "w") as writer:
+            for frame in kept:
+                writer.write(frame)
+        os.replace(temporary, trajectory)
+    return last
 
 
 def _initialise_velocities(atoms: Atoms, mode: str, temperature_K: float, rng: np.random.Generator) -> None:
@@ -422,7 +455,7 @@ def _resume_point(last: Atoms, work: Atoms, trajectory: Path, state_path: Path, 
         )
     if "md_step" not in last.info:
         raise ValueError(f"cannot continue {trajectory}: its last frame has no md_step (not written by run_md)")
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state = _read_state(state_path)
     saved = state.get("settings", {})
     changed = [k for k in _FIXED_SETTINGS if k in saved and saved[k] != settings[k]]
     if changed:
@@ -432,6 +465,19 @@ def _resume_point(last: Atoms, work: Atoms, trajectory: Path, state_path: Path, 
             "use the original settings or restart=False"
         )
     return int(last.info["md_step"]), state
+
+
+def _read_state(state_path: Path) -> dict:
+    """The saved integrator state, or {} (with a warning) when it is missing its end (a killed write)."""
+    if not state_path.exists():
+        return {}
+    try:
+        state = json.loads(state_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        warnings.warn(f"{state_path} is incomplete (a killed write); its settings cannot be checked", UserWarning,
+                      stacklevel=4)
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _summarise(
