@@ -71,7 +71,7 @@ def test_bad_arguments_are_named():
     atoms = bulk("Cu")
     with pytest.raises(ValueError, match="optimizer must be one of"):
         relax(atoms, EMT(), optimizer="CG")
-    with pytest.raises(ValueError, match="fmax must be positive"):
+    with pytest.raises(ValueError, match="fmax must be a positive"):
         relax(atoms, EMT(), fmax=0.0)
     slab = fcc111("Cu", (1, 1, 3), vacuum=5.0)
     with pytest.raises(ValueError, match="periodic in all three"):

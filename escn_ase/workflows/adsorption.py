@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +290,10 @@ def read_results(path: str | os.PathLike) -> dict[str, dict]:
                 record = json.loads(line)
             except json.JSONDecodeError:  # an interrupted write; the job simply runs again
                 continue
+            if not isinstance(record, dict) or "key" not in record:  # not a line this screening wrote
+                warnings.warn(f"{path}: skipping a line that is not a result record: {line[:80]!r}", UserWarning,
+                              stacklevel=2)
+                continue
             previous = records.get(record["key"])
             if previous is None or previous.get("status") != "ok" or record.get("status") == "ok":
                 records[record["key"]] = record
@@ -389,6 +394,8 @@ def screen_adsorption(
         (desorption_factor, bond_factor, surface_change_threshold),
     )
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output_dir {output_dir} is a file, not a directory; choose another output_dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     results_path = output_dir / "results.jsonl"
     done = read_results(results_path)

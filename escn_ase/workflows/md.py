@@ -296,8 +296,10 @@ def _validate(ensemble, thermostat, atoms, calc, steps, interval, timestep_fs, t
         raise ValueError(f"thermostat must be one of {', '.join(THERMOSTATS)}, got {thermostat!r}")
     if steps < 0 or interval < 1:
         raise ValueError(f"need steps >= 0 and interval >= 1, got steps={steps}, interval={interval}")
-    if timestep_fs <= 0 or temperature_K < 0:
-        raise ValueError(f"need timestep_fs > 0 and temperature_K >= 0, got {timestep_fs}, {temperature_K}")
+    if not (math.isfinite(timestep_fs) and timestep_fs > 0):
+        raise ValueError(f"timestep_fs must be a positive finite number of fs, got {timestep_fs}")
+    if not (math.isfinite(temperature_K) and temperature_K >= 0):
+        raise ValueError(f"temperature_K must be a finite temperature >= 0 K, got {temperature_K}")
     if ensemble == "npt":
         if is_direct_force(calc):
             raise ValueError(
@@ -362,6 +364,12 @@ def run_md(
 
     ensemble, thermostat = ensemble.lower(), thermostat.lower()
     _validate(ensemble, thermostat, atoms, calc, steps, interval, timestep_fs, temperature_K)
+    for name, value, minimum in (("friction_per_fs", friction_per_fs, 0.0), ("taut_fs", taut_fs, None),
+                                 ("pdamp_fs", pdamp_fs, None), ("pressure_bar", pressure_bar, -math.inf)):
+        positive = minimum is None
+        if not math.isfinite(value) or (value <= 0 if positive else value < minimum):
+            kind = "a positive finite number" if positive else ("a finite number >= 0" if minimum == 0 else "finite")
+            raise ValueError(f"{name} must be {kind}, got {value}")
     trajectory, logfile, state_path, plot_path, summary_path = _paths(trajectory, logfile, plot)
     settings = {
         "ensemble": ensemble,

@@ -154,6 +154,8 @@ def compute_phonons(
     band_structure = optional_import("phonopy.phonon.band_structure")
     if not np.all(atoms.pbc):
         raise ValueError(f"phonons need a crystal periodic in all three directions, got pbc={atoms.pbc}")
+    if not abs(atoms.cell.volume) > 1e-6:
+        raise ValueError(f"phonons need a unit cell with a volume; this cell's volume is {atoms.cell.volume:.3g} A^3")
     if displacement <= 0:
         raise ValueError(f"displacement must be positive, got {displacement}")
     if is_direct_force(calc):

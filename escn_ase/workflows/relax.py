@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import itertools
 import os
 from dataclasses import dataclass
@@ -133,8 +135,8 @@ def relax(
 
     The input structure is not modified; the relaxed structure is ``result.atoms``.
     """
-    if fmax <= 0:
-        raise ValueError(f"fmax must be positive, got {fmax}")
+    if not (math.isfinite(fmax) and fmax > 0):
+        raise ValueError(f"fmax must be a positive finite force in eV/A, got {fmax}")
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     optimizer_class = _optimizer_class(optimizer)
