@@ -19,6 +19,8 @@ __all__ = ["Graph", "build_graph", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_T
 
 # The reference drops pairs closer than 0.01 A (d^2 <= 1e-4 A^2): self pairs and overlapping images.
 COINCIDENT_DISTANCE_SQUARED = 1e-4
+# Longest search box along a non-periodic axis of a partially periodic structure that goes to vesin (A).
+MAX_OPEN_EXTENT_FOR_VESIN = 100.0
 # Two neighbour distances closer than this (A) count as one shell when truncating.
 DEFAULT_TIE_TOLERANCE = 1e-3
 
@@ -42,6 +44,30 @@ class Graph:
     @property
     def n_edges(self) -> int:
         return int(self.edge_index.shape[1])
+
+
+def _partially_periodic_box(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A complete search box for a cell periodic along some axes only, and the positions inside it.
+
+    vesin needs a box along the open axes too, and crashes (SIGFPE) when atoms lie thousands of box
+    lengths outside it there.  The open axes get orthonormal directions perpendicular to the periodic
+    vectors, long enough to hold every atom with a cutoff of margin, and the atoms are translated
+    along them into the box: a translation changes no edge vector, and no shift crosses an open axis.
+    """
+    periodic = cell[pbc]
+    # directions perpendicular to the periodic vectors: the null space of their span
+    _, _, basis = np.linalg.svd(periodic)
+    normals = basis[len(periodic):]
+    box = np.array(cell)
+    shifted = positions.copy()
+    for axis, normal in zip(np.where(~pbc)[0], normals):
+        heights = positions @ normal
+        margin = cutoff + 1.0
+        box[axis] = normal * (heights.max() - heights.min() + 2 * margin)
+        shifted -= np.outer(np.ones(len(positions)), normal) * (heights.min() - margin)
+    return box, np.ascontiguousarray(shifted)
 
 
 def build_graph(
@@ -73,13 +99,25 @@ def build_graph(
 
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
-    # vesin needs a complete box even along open axes, where any non-degenerate vector will do.
-    box = complete_cell(np.asarray(cell, dtype=np.float64)) if pbc.any() else np.zeros((3, 3))
+    if pbc.all():
+        box = complete_cell(np.asarray(cell, dtype=np.float64))
+    elif pbc.any():
+        box, positions = _partially_periodic_box(positions, np.asarray(cell, dtype=np.float64), pbc, cutoff)
+    else:
+        box = np.zeros((3, 3))
     search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
-    calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
-    centre, neighbour, shifts, distances = calculator.compute(
-        points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijSd"
-    )
+    if pbc.any() and not pbc.all() and np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN:
+        # vesin 0.6 dies with SIGFPE on partially periodic boxes this long; ASE's search handles them
+        from ase.neighborlist import primitive_neighbor_list
+
+        centre, neighbour, shifts, distances = primitive_neighbor_list(
+            "ijSd", pbc, box, positions, search_radius, self_interaction=False
+        )
+    else:
+        calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
+        centre, neighbour, shifts, distances = calculator.compute(
+            points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijSd"
+        )
     shifts = np.asarray(shifts, dtype=np.int64).reshape(-1, 3)
     distances = np.asarray(distances, dtype=np.float64)
     coincident = distances**2 <= COINCIDENT_DISTANCE_SQUARED

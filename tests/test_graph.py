@@ -81,3 +81,13 @@ def test_deterministic_order():
     b = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, 5.0)
     assert np.array_equal(a.edge_index, b.edge_index) and np.array_equal(a.shifts, b.shifts)
     assert np.all(np.diff(a.edge_index[1]) >= 0)  # sorted by centre
+
+
+@pytest.mark.parametrize("pbc", [(False, False, True), (True, True, False)])
+def test_partially_periodic_structures_with_atoms_far_apart_along_open_axes(pbc):
+    """vesin died with SIGFPE for a 1D-periodic cell with atoms thousands of A apart along the open axes."""
+    positions = [[9000.0, 9000.0, 9000.0], [0.0, 0.0, 0.0], [0.0, 0.4, 0.5], [3.0, 0.0, 0.5]]
+    atoms = Atoms("Cu4", positions=positions, cell=np.eye(3) * 2.5, pbc=pbc)
+    graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=4.9)
+    i, j, shifts = neighbor_list("ijS", atoms, 4.9)
+    assert graph.n_edges > 0 and _edge_set(graph.edge_index, graph.shifts) == _edge_set(np.stack([j, i]), shifts)
