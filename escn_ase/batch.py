@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from .graph import Graph, build_graph
+from .graph import Graph, build_graph, open_axis_normals
 from .model import ESCNConfig
 
 __all__ = ["GraphBatch", "pack_structures"]
@@ -69,7 +69,17 @@ def local_positions(atoms: Atoms) -> np.ndarray:
     coordinates of 1e5 A (or atoms thousands of cells outside their cell) float32 would keep only
     millimetres of them.  Done in float64 before any cast.
     """
-    positions = atoms.get_positions(wrap=bool(np.any(atoms.pbc)))
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        # Fractional coordinates in a basis of the periodic vectors and unit normals for the open axes
+        # (the cell's own rows there are arbitrary and may be nearly parallel to a periodic one).
+        basis = np.array(atoms.cell.array, dtype=np.float64)
+        if not pbc.all():
+            basis[~pbc] = open_axis_normals(basis, pbc)
+        fractional = np.linalg.solve(basis.T, positions.T).T
+        fractional[:, pbc] -= np.floor(fractional[:, pbc])
+        positions = fractional @ basis
     return positions - positions.mean(axis=0)
 
 

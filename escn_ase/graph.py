@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import InvalidStructureError
 
-__all__ = ["Graph", "build_graph", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_TOLERANCE"]
+__all__ = ["Graph", "build_graph", "open_axis_normals", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_TOLERANCE"]
 
 # The reference drops pairs closer than 0.01 A (d^2 <= 1e-4 A^2): self pairs and overlapping images.
 COINCIDENT_DISTANCE_SQUARED = 1e-4
@@ -46,6 +46,17 @@ class Graph:
         return int(self.edge_index.shape[1])
 
 
+def open_axis_normals(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """``(n_open, 3)`` orthonormal directions perpendicular to the periodic cell vectors, one per open axis.
+
+    A cell's rows along open axes are arbitrary (often zero, sometimes nearly parallel to a periodic
+    vector); these directions replace them wherever a well-conditioned basis is needed.
+    """
+    periodic = np.asarray(cell, dtype=np.float64)[np.asarray(pbc, dtype=bool)]
+    _, _, basis = np.linalg.svd(periodic)  # rows after the rank span the null space of the periodic vectors
+    return basis[len(periodic):]
+
+
 def _partially_periodic_box(
     positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -56,13 +67,9 @@ def _partially_periodic_box(
     vectors, long enough to hold every atom with a cutoff of margin, and the atoms are translated
     along them into the box: a translation changes no edge vector, and no shift crosses an open axis.
     """
-    periodic = cell[pbc]
-    # directions perpendicular to the periodic vectors: the null space of their span
-    _, _, basis = np.linalg.svd(periodic)
-    normals = basis[len(periodic):]
     box = np.array(cell)
     shifted = positions.copy()
-    for axis, normal in zip(np.where(~pbc)[0], normals):
+    for axis, normal in zip(np.where(~pbc)[0], open_axis_normals(cell, pbc)):
         heights = positions @ normal
         margin = cutoff + 1.0
         box[axis] = normal * (heights.max() - heights.min() + 2 * margin)
