@@ -102,7 +102,7 @@ def _evaluate(atoms: Atoms, dtype: str) -> dict:
 
 
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=max(EXAMPLES, 1),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
