@@ -86,24 +86,13 @@ def _random_model(lmax: int, mmax: int, activation: str = "gate", seed: int = 7)
     return build
 
 
-def _default_model_activation() -> str:
-    return getattr(ESCNCalculator(device="cpu").config, "activation", "s2_grid")
-
-
 MODEL_CASES = {
     "default": ModelCase("default", _default_model),
     "gate-L2M1": ModelCase("gate-L2M1", _random_model(2, 1), RANDOM_MODEL_TOLERANCES, md_restraint=(50.0, 3.0)),
     "gate-L4M2": ModelCase("gate-L4M2", _random_model(4, 2), RANDOM_MODEL_TOLERANCES, md_restraint=(50.0, 3.0)),
 }
 
-# The default model joins the kit once it is retrained on the gate blocks.
-_SKIP = {
-    "default": pytest.mark.skipif(
-        _default_model_activation() != "gate",
-        reason="default model not yet on the gate blocks (models/escn-emt-small.pt: activation='s2_grid')",
-    ),
-}
-MODEL_PARAMS = [pytest.param(name, id=name, marks=_SKIP.get(name, ())) for name in MODEL_CASES]
+MODEL_PARAMS = [pytest.param(name, id=name) for name in MODEL_CASES]
 
 
 @pytest.fixture(scope="module", params=MODEL_PARAMS)
@@ -254,3 +243,9 @@ def test_negative_control_s2_grid_model_fails_the_kit(tmp_path_factory):
     matrices = kit.random_orthogonal_matrices(3, seed=17, improper=False)
     d_energy, d_forces, _ = kit.transform_error(calc, kit.rattled_bulk(), matrices)
     assert d_energy > 10 * tol.rotation_energy and d_forces > 10 * tol.rotation_forces, (d_energy, d_forces)
+
+
+def test_the_shipped_default_model_is_built_on_the_smooth_blocks():
+    """MD, phonons and cell relaxations are what the default model is for: it must be the gate variant."""
+    config = ESCNCalculator(device="cpu").config
+    assert config.forces == "conservative" and config.activation == "gate" and config.max_neighbors is None

@@ -11,8 +11,9 @@ Families (``atoms.info['family']``):
 - ``relax_adsorbate``: frames sampled along a FIRE relaxation of a rattled slab + adsorbate.
 - ``gas``: the gas molecules of adsorption-energy references, EMT-relaxed, bond-stretched and rattled.
 - ``site_relax``: relaxations of one H, O, N or C atom from a named site of a clean (111) slab (half of
-  them from the top site, where relaxations hold the adsorbate on a ridge of the energy), frames along the
-  path and rattled copies of the minimum: the protocol of adsorption-energy screening.
+  them from the top site, where relaxations hold the adsorbate on a ridge of the energy), started from
+  -0.55 to +0.35 A around the typical height (close contact included), frames along the path and
+  rattled copies of the minimum: the protocol of adsorption-energy screening.
 
 All structures are 3D periodic (slabs have vacuum along z but ``pbc=True``) and have at most 40 atoms.
 
@@ -65,7 +66,7 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.1"
+GENERATOR_VERSION = "1.2"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
 FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -107,6 +108,9 @@ class Recipe:
     site_relax_minimum_copies: int = 2
     site_relax_rattle: float = 0.03
     site_relax_top_probability: float = 0.5
+    # Offset of the starting height from the site's typical one (A): down to close contact, so that the
+    # relaxations (and the model) see the repulsion an adsorbate placed too low meets.
+    site_relax_height_offset: tuple[float, float] = (-0.55, 0.35)
 
     def structures_per_group(self, family: str) -> int:
         """Structures a group of ``family`` yields before filtering."""
@@ -225,6 +229,7 @@ def _site_relaxation(recipe: Recipe, rng: np.random.Generator) -> list[Atoms]:
     top = rng.uniform() < recipe.site_relax_top_probability
     site_kind = "ontop" if top else str(rng.choice(["bridge", "hollow"]))
     placed = st.place_random_adsorbate(slab, rng, adsorbate=adsorbate, site_kind=site_kind)
+    placed.positions[len(slab):, 2] += float(rng.uniform(*recipe.site_relax_height_offset))
     st.rattle(placed, rng, recipe.site_relax_rattle)
     fixed = st.bottom_layer_indices(placed, len(slab))
     frames = relaxation_frames(placed, recipe.site_relax_frames, recipe.relax_max_steps, fmax=recipe.relax_fmax, fixed=fixed)
