@@ -27,7 +27,8 @@ import time
 import numpy as np
 from ase import units
 from ase.build import add_adsorbate, fcc111, molecule
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md import velocitydistribution
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 from _common import REPO, markdown_table  # noqa: F401  (puts the repository on sys.path)
@@ -49,7 +50,10 @@ def acetaldehyde():
 
 def run_nve(atoms, calc, timestep_fs: float, steps: int, temperature: float) -> dict:
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(0))
+    # thermalize_momenta replaces MaxwellBoltzmannDistribution (deprecated) from ASE 3.26 on
+    thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
+    thermalize = thermalize or velocitydistribution.MaxwellBoltzmannDistribution
+    thermalize(atoms, temperature_K=temperature, rng=np.random.default_rng(0))
     Stationary(atoms)
     dynamics = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     energies, temperatures = [atoms.get_total_energy()], [atoms.get_temperature()]

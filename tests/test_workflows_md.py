@@ -106,7 +106,8 @@ def test_npt_changes_the_volume_and_logs_pressure(workflow_calc, tmp_path):
         plot=False,
     )
     volumes = [f.get_volume() for f in read(tmp_path / "npt.traj", ":")]
-    assert volumes[-1] < volumes[0]
+    # the stiff barostat (pdamp 100 fs on a 4-atom cell) oscillates: compare the average, not the last frame
+    assert np.mean(volumes[1:]) < volumes[0]
     assert summary.mean_pressure_GPa is not None and summary.mean_volume_A3 is not None
 
 
