@@ -69,11 +69,11 @@ def _partially_periodic_box(
     """
     box = np.array(cell)
     shifted = positions.copy()
+    margin = cutoff + 1.0
     for axis, normal in zip(np.where(~pbc)[0], open_axis_normals(cell, pbc)):
         heights = positions @ normal
-        margin = cutoff + 1.0
         box[axis] = normal * (heights.max() - heights.min() + 2 * margin)
-        shifted -= np.outer(np.ones(len(positions)), normal) * (heights.min() - margin)
+        shifted -= normal * (heights.min() - margin)
     return box, np.ascontiguousarray(shifted)
 
 
@@ -106,15 +106,17 @@ def build_graph(
 
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
+    # vesin 0.6 dies with SIGFPE on partially periodic boxes that are long along an open axis
+    use_ase_search = False
     if pbc.all():
         box = complete_cell(np.asarray(cell, dtype=np.float64))
     elif pbc.any():
         box, positions = _partially_periodic_box(positions, np.asarray(cell, dtype=np.float64), pbc, cutoff)
+        use_ase_search = np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN
     else:
         box = np.zeros((3, 3))
     search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
-    if pbc.any() and not pbc.all() and np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN:
-        # vesin 0.6 dies with SIGFPE on partially periodic boxes this long; ASE's search handles them
+    if use_ase_search:
         from ase.neighborlist import primitive_neighbor_list
 
         centre, neighbour, shifts, distances = primitive_neighbor_list(

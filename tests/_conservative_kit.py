@@ -57,24 +57,25 @@ def slab_with_adsorbate() -> Atoms:
     return atoms
 
 
-def acetaldehyde_in_box() -> Atoms:
-    """CH3CHO centred in a 10 A cubic box, pbc=True (7 atoms; the molecule sees its images only weakly)."""
-    atoms = molecule("CH3CHO")
-    atoms.cell = [10.0, 10.0, 10.0]
+def _molecule_in_cubic_box(name: str, length: float) -> Atoms:
+    atoms = molecule(name)
+    atoms.cell = [length, length, length]
     atoms.center()
     atoms.pbc = True
     return atoms
+
+
+def acetaldehyde_in_box() -> Atoms:
+    """CH3CHO centred in a 10 A cubic box, pbc=True (7 atoms; the molecule sees its images only weakly)."""
+    return _molecule_in_cubic_box("CH3CHO", 10.0)
 
 
 def water_in_small_box() -> Atoms:
     """H2O in an axis-aligned 4 A cubic box, pbc=True (3 atoms, dense images: every atom sees many images
     along the axes; its shear stress is the case that broke with the old frame rule).  The axis images are
-    4 A away: exactly at the cutoff of a model with r_cut = 4 A."""
-    atoms = molecule("H2O")
-    atoms.cell = [4.0, 4.0, 4.0]
-    atoms.center()
-    atoms.pbc = True
-    return atoms
+    4 A away, inside the cutoff of every model of the kit (4.5 A for the random ones, 5 A for the default);
+    a model with a 4 A cutoff would have them exactly at its C^1 envelope's edge."""
+    return _molecule_in_cubic_box("H2O", 4.0)
 
 
 def acetaldehyde_in_vacuum() -> Atoms:
