@@ -34,7 +34,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; other names as torch.device, refusing unavailable CUDA."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: escn_ase runs on 'cpu' or 'cuda' devices ('auto' picks one)")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available in this torch build")
     return resolved
@@ -60,18 +65,6 @@ def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkp
         raise ValueError(f"memory_fraction must be a number in (0, 1], got {memory_fraction!r}")
     if checkpoint_layers not in (None, True, False):
         raise ValueError(f"checkpoint_layers must be None (automatic), True or False, got {checkpoint_layers!r}")
-
-
-def _resolve_device_or_explain(device: str | torch.device) -> torch.device:
-    try:
-        resolved = resolve_device(device)
-    except RuntimeError as error:
-        if "CUDA" in str(error):
-            raise
-        raise ValueError(f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r}: escn_ase runs on 'cpu' or 'cuda' devices ('auto' picks one)")
-    return resolved
 
 
 class ESCNCalculator(Calculator):
@@ -118,7 +111,7 @@ class ESCNCalculator(Calculator):
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
         _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers)
-        self.device = _resolve_device_or_explain(device)
+        self.device = resolve_device(device)
         self.dtype = _DTYPES[dtype]
         self.neighbor_ties = neighbor_ties
         self.edge_chunk_size = edge_chunk_size
