@@ -318,6 +318,17 @@ def _validate(ensemble, thermostat, atoms, calc, steps, interval, timestep_fs, t
         )
 
 
+def _validate_coupling(friction_per_fs: float, taut_fs: float, pdamp_fs: float, pressure_bar: float) -> None:
+    """Thermostat and barostat settings: NaN, inf or non-positive times would integrate nonsense."""
+    if not (math.isfinite(friction_per_fs) and friction_per_fs >= 0):
+        raise ValueError(f"friction_per_fs must be a finite number >= 0, got {friction_per_fs}")
+    for name, value in (("taut_fs", taut_fs), ("pdamp_fs", pdamp_fs)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {value}")
+    if not math.isfinite(pressure_bar):
+        raise ValueError(f"pressure_bar must be finite, got {pressure_bar}")
+
+
 def run_md(
     atoms: Atoms,
     calc: Calculator,
@@ -364,12 +375,7 @@ def run_md(
 
     ensemble, thermostat = ensemble.lower(), thermostat.lower()
     _validate(ensemble, thermostat, atoms, calc, steps, interval, timestep_fs, temperature_K)
-    for name, value, minimum in (("friction_per_fs", friction_per_fs, 0.0), ("taut_fs", taut_fs, None),
-                                 ("pdamp_fs", pdamp_fs, None), ("pressure_bar", pressure_bar, -math.inf)):
-        positive = minimum is None
-        if not math.isfinite(value) or (value <= 0 if positive else value < minimum):
-            kind = "a positive finite number" if positive else ("a finite number >= 0" if minimum == 0 else "finite")
-            raise ValueError(f"{name} must be {kind}, got {value}")
+    _validate_coupling(friction_per_fs, taut_fs, pdamp_fs, pressure_bar)
     trajectory, logfile, state_path, plot_path, summary_path = _paths(trajectory, logfile, plot)
     settings = {
         "ensemble": ensemble,
