@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
 
-__all__ = ["ESCNCalculator", "resolve_device"]
+__all__ = ["ESCNCalculator", "resolve_device", "torch_threads"]
 
 logger = logging.getLogger("escn_ase")
 _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
@@ -45,7 +48,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers) -> None:
+def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers, threads=None) -> None:
     """Refuse calculator settings that cannot work, naming the parameter and what it accepts."""
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path, a registered model name or None, got {type(checkpoint).__name__}")
@@ -65,6 +68,59 @@ def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkp
         raise ValueError(f"memory_fraction must be a number in (0, 1], got {memory_fraction!r}")
     if checkpoint_layers not in (None, True, False):
         raise ValueError(f"checkpoint_layers must be None (automatic), True or False, got {checkpoint_layers!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None (torch's setting), got {threads!r}")
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op CPU threads in torch (None: unchanged), then restore them."""
+    previous = torch.get_num_threads()
+    if threads is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# Spellings other ASE calculators use for the same settings (fairchem's OCPCalculator, MACE's MACECalculator).
+_ALIASES = {"checkpoint_path": "checkpoint", "model": "checkpoint", "model_path": "checkpoint", "default_dtype": "dtype"}
+# Keywords of ase's Calculator base class that are passed on to it.
+_ASE_KEYWORDS = ("restart", "ignore_bad_restart_file", "label", "atoms", "directory")
+# Settings fixed when the model is loaded: changing one means building a new calculator.
+_LOAD_TIME_PARAMETERS = ("checkpoint", "device", "dtype")
+
+
+def _unknown_keyword_error(name: str) -> TypeError:
+    accepted = sorted([*ESCNCalculator.default_parameters, *_ALIASES, "cpu", *_ASE_KEYWORDS])
+    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return TypeError(
+        f"ESCNCalculator() got an unexpected keyword argument {name!r}{hint} (accepted: {', '.join(accepted)})"
+    )
+
+
+def _merge_aliases(values: dict, given: dict) -> None:
+    """Fold ``checkpoint_path``/``model``/``model_path``/``default_dtype``/``cpu`` into ``values``, refusing
+    two spellings of one setting with different values."""
+    for alias, name in _ALIASES.items():
+        if alias not in given:
+            continue
+        value = given.pop(alias)
+        if values[name] is not None and values[name] != value:
+            raise ValueError(f"{alias}={value!r} and {name}={values[name]!r} are two values for one setting; pass one")
+        values[name] = value
+    if "cpu" in given:
+        cpu = given.pop("cpu")
+        if not isinstance(cpu, bool):
+            raise TypeError(f"cpu must be True or False, got {cpu!r}")
+        if cpu:
+            if values["device"] not in (None, "auto", "cpu") and torch.device(values["device"]).type != "cpu":
+                raise ValueError(f"cpu=True and device={values['device']!r} contradict each other; pass one")
+            values["device"] = "cpu"
 
 
 class ESCNCalculator(Calculator):
@@ -72,9 +128,13 @@ class ESCNCalculator(Calculator):
 
     Args:
         checkpoint: path of a checkpoint (fairchem-core 1.x / OCP eSCN file, or escn_ase's own
-            format), a registered model name, or None for the default model shipped in ``models/``.
+            format), a registered model name (downloaded into the cache on first use, as
+            ``escn-ase download NAME`` does), or None for the default model shipped in ``models/``.
+            Also accepted as ``checkpoint_path``, ``model`` or ``model_path`` (fairchem's and MACE's
+            spellings).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
-        dtype: ``"float32"`` (default) or ``"float64"``.
+            ``cpu=True`` means ``device="cpu"``.
+        dtype: ``"float32"`` (default) or ``"float64"`` (also accepted as ``default_dtype``).
         neighbor_ties: what to do when ``max_neighbors`` truncation cuts through a shell of
             equidistant neighbours (ideal lattices): ``"reference"`` keeps exactly
             ``max_neighbors`` as fairchem does (the kept subset then depends on floating-point
@@ -85,6 +145,13 @@ class ESCNCalculator(Calculator):
             pass instead of keeping its tensors (about 1/3 more time; autograd then keeps one
             layer's tensors instead of all).  None (default): only for structures whose graph
             would not fit in memory otherwise.
+        threads: CPU threads torch may use during this calculator's evaluations (None: torch's
+            setting is left alone).  On a shared or busy host, or with several workers per
+            machine, 1-2 threads per process avoid oversubscribing the cores.
+
+    Unknown keyword arguments raise a ``TypeError`` naming them.  ``calc.parameters`` (and
+    ``calc.todict()``, which ASE writes into trajectories and databases) record the resolved
+    checkpoint file, device, dtype and the other settings.
 
     Results: ``energy``, ``free_energy`` (eV), ``forces`` (eV/A); conservative models add
     ``stress`` (eV/A^3, Voigt, ASE sign convention; periodic cells only) and ``energies``
@@ -92,37 +159,53 @@ class ESCNCalculator(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
+    default_parameters = {
+        "checkpoint": None,
+        "device": "auto",
+        "dtype": "float32",
+        "neighbor_ties": "reference",
+        "edge_chunk_size": None,
+        "memory_fraction": 0.8,
+        "checkpoint_layers": None,
+        "threads": None,
+    }
 
-    def __init__(
-        self,
-        checkpoint: str | os.PathLike | None = None,
-        *,
-        device: str | torch.device = "auto",
-        dtype: str = "float32",
-        neighbor_ties: str = "reference",
-        edge_chunk_size: int | None = None,
-        memory_fraction: float = 0.8,
-        checkpoint_layers: bool | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, checkpoint: str | os.PathLike | None = None, **kwargs) -> None:
+        given = dict(kwargs)
+        ase_keywords = {key: given.pop(key) for key in _ASE_KEYWORDS if key in given}
+        values = {name: given.pop(name, None) for name in self.default_parameters if name != "checkpoint"}
+        values["checkpoint"] = checkpoint
+        _merge_aliases(values, given)
+        if given:
+            raise _unknown_keyword_error(next(iter(given)))
+        for name, default in self.default_parameters.items():
+            if values[name] is None:
+                values[name] = default
+        super().__init__(**ase_keywords)
+        dtype, neighbor_ties = values["dtype"], values["neighbor_ties"]
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
-        _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers)
-        self.device = resolve_device(device)
+        _check_settings(
+            values["checkpoint"], values["device"], values["edge_chunk_size"], values["memory_fraction"],
+            values["checkpoint_layers"], values["threads"],
+        )
+        self.device = resolve_device(values["device"])
         self.dtype = _DTYPES[dtype]
         self.neighbor_ties = neighbor_ties
-        self.edge_chunk_size = edge_chunk_size
-        self.memory_fraction = memory_fraction
-        self.checkpoint_layers = checkpoint_layers
-        self.checkpoint_path = resolve_checkpoint(checkpoint)
+        self.edge_chunk_size = values["edge_chunk_size"]
+        self.memory_fraction = values["memory_fraction"]
+        self.checkpoint_layers = values["checkpoint_layers"]
+        self.threads = values["threads"]
+        self.checkpoint_path = resolve_checkpoint(values["checkpoint"])
         self.loaded: LoadedModel = load_checkpoint(self.checkpoint_path)
         self.model = self.loaded.model.to(device=self.device, dtype=self.dtype)
         self.model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        # What produced the numbers, as ASE records it (todict(), trajectories, ase.db).
+        self.parameters.update(values, checkpoint=str(Path(self.checkpoint_path).resolve()), device=str(self.device))
         self.conservative = self.config.forces == "conservative"
         if self.conservative:
             self.implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
@@ -137,6 +220,31 @@ class ESCNCalculator(Calculator):
         # One evaluation at a time: ASE keeps the last structure and its results on the calculator, so two
         # threads sharing one calculator would otherwise read each other's results.
         self._lock = threading.RLock()
+
+    def todict(self, skip_default: bool = True) -> dict:
+        """The settings, as ASE stores them; the checkpoint, device and dtype are always included."""
+        values = super().todict(skip_default)
+        for name in _LOAD_TIME_PARAMETERS:
+            values[name] = self.parameters[name]
+        return values
+
+    def set(self, **kwargs) -> dict:
+        """ASE's ``set``: the model's checkpoint, device and dtype are fixed once loaded."""
+        for name in _LOAD_TIME_PARAMETERS:
+            if name in kwargs and kwargs[name] != self.parameters.get(name):
+                raise ValueError(f"{name} cannot be changed on a loaded calculator; create a new ESCNCalculator")
+        if kwargs:
+            unknown = set(kwargs) - set(self.default_parameters) - {"parameters"}
+            if unknown:
+                raise _unknown_keyword_error(sorted(unknown)[0])
+        changed = super().set(**kwargs)
+        for name in ("neighbor_ties", "edge_chunk_size", "memory_fraction", "checkpoint_layers", "threads"):
+            if name in changed:
+                setattr(self, name, changed[name])
+        if changed:
+            _check_settings(None, self.device, self.edge_chunk_size, self.memory_fraction, self.checkpoint_layers,
+                            self.threads)
+        return changed
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -271,14 +379,15 @@ class ESCNCalculator(Calculator):
 
     def _run(self, batch: GraphBatch, compute_stress: bool) -> list[dict]:
         chunk, checkpoint = self._plan(batch)
-        if self.conservative:
-            out = self.model.predict(
-                **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk,
-                checkpoint_layers=checkpoint,
-            )
-        else:
-            with torch.inference_mode():
-                out = self.model(**batch.model_inputs(), edge_chunk_size=chunk)
+        with torch_threads(self.threads):
+            if self.conservative:
+                out = self.model.predict(
+                    **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk,
+                    checkpoint_layers=checkpoint,
+                )
+            else:
+                with torch.inference_mode():
+                    out = self.model(**batch.model_inputs(), edge_chunk_size=chunk)
         energy = out["energy"].double().cpu().numpy()
         forces = out["forces"].double().cpu().numpy()
         node_energy = out["node_energy"].double().cpu().numpy()

@@ -21,32 +21,63 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
         "(see `escn-ase download --list`); default: the shipped default model",
     )
     group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
-    group.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    group.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="floating-point precision of the model: float32 (fast) or float64 (finite-difference "
+        "checks, phonons of very stiff modes)",
+    )
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads of the model's evaluations (default: torch's, usually all cores); on a shared "
+        "or busy machine 1-2 avoid oversubscribing the cores",
+    )
     return group
+
+
+def calculator_kwargs(args: argparse.Namespace) -> dict:
+    """The ``ESCNCalculator`` settings of the model options (all but the checkpoint)."""
+    return {"device": args.device, "dtype": args.dtype, "threads": args.threads}
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .calculator import ESCNCalculator
 
-    calc = ESCNCalculator(args.checkpoint, device=args.device, dtype=args.dtype)
+    calc = ESCNCalculator(args.checkpoint, **calculator_kwargs(args))
     print(json.dumps(calc.describe(), indent=2))
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ase.io import read
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
 
     from .calculator import ESCNCalculator
 
-    calc = ESCNCalculator(args.checkpoint, device=args.device, dtype=args.dtype)
+    calc = ESCNCalculator(args.checkpoint, **calculator_kwargs(args))
     frames = read(args.structure, index=args.index)
     frames = frames if isinstance(frames, list) else [frames]
     print(f"{'#':>4} {'formula':>14} {'atoms':>6} {'energy (eV)':>14} {'max |F| (eV/A)':>15}")
+    labelled = []
     for number, atoms in enumerate(frames):
         atoms.calc = calc
         energy = atoms.get_potential_energy()
-        fmax = float((atoms.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+        forces = atoms.get_forces()
+        fmax = float((forces**2).sum(axis=1).max() ** 0.5)
         print(f"{number:>4} {atoms.get_chemical_formula():>14} {len(atoms):>6} {energy:>14.6f} {fmax:>15.4f}")
+        if args.output:
+            results = {"energy": energy, "free_energy": energy, "forces": forces}
+            if "stress" in calc.implemented_properties and atoms.pbc.all():
+                results["stress"] = atoms.get_stress()
+            copy = atoms.copy()
+            copy.calc = SinglePointCalculator(copy, **results)
+            labelled.append(copy)
+    if args.output:
+        write(args.output, labelled, format="extxyz")
+        print(f"wrote {len(labelled)} frame(s) with energy, forces (and stress of periodic cells) to {args.output}")
     return 0
 
 
@@ -69,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="energies and forces of the structures in a file (any ase.io format)")
     evaluate.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
     evaluate.add_argument("--index", default=":", help="frames to read (ase.io index syntax), default all")
+    evaluate.add_argument(
+        "--output", "-o", default=None, help="write the frames with energy, forces and stress to this extxyz file"
+    )
     add_model_options(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 

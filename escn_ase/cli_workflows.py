@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 __all__ = ["read_structure", "register"]
@@ -46,9 +45,10 @@ def _calculator_spec(args: argparse.Namespace):
         if args.checkpoint:
             raise ValueError("--emt and --checkpoint exclude each other")
         return "emt", {}
+    from .cli import calculator_kwargs
     from .registry import resolve_checkpoint
 
-    return resolve_checkpoint(args.checkpoint), {"device": args.device, "dtype": args.dtype}
+    return resolve_checkpoint(args.checkpoint), calculator_kwargs(args)
 
 
 def _calculator(args: argparse.Namespace):
@@ -205,17 +205,16 @@ def _cmd_phonons(args: argparse.Namespace) -> int:
 def _cmd_download(args: argparse.Namespace) -> int:
     from . import registry
 
-    if args.cache_dir:
-        os.environ["ESCN_ASE_CACHE"] = args.cache_dir
+    cache = args.cache_dir or None
     if args.list or not args.names:
-        print(f"cache directory: {registry.cache_dir()}")
+        print(f"cache directory: {registry.cache_dir(cache)}")
         for entry in registry.list_models():
-            state = "cached" if (registry.cache_dir() / entry.filename).exists() else "not downloaded"
+            state = "cached" if (registry.cache_dir(cache) / entry.filename).exists() else "not downloaded"
             print(f"{entry.name:32} {state:15} {entry.description}\n{'':32} {entry.url}")
         return 0
     for name in args.names:
         path = registry.download(
-            name, force=args.force, offline=True if args.offline else None, progress=not args.no_progress
+            name, force=args.force, offline=True if args.offline else None, progress=not args.no_progress, cache=cache
         )
         print(f"{name}: {path} (sha256 {registry.sha256_of(path)})")
     return 0

@@ -33,6 +33,7 @@ from .nn import EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, GaussianBasis, La
 from .so3 import coefficient_layout, edge_rotation_matrices, sphere_sample_points
 from .nn.edge_groups import group_edges
 from .nn.first_layer import order_rows, pad_order_rows
+from .nn.repulsion import ZBLRepulsion
 from .so3 import spherical_harmonics_unnormalized, wigner_d_rows
 
 __all__ = ["ESCNConfig", "ESCN", "ENERGY_SCALE"]
@@ -58,6 +59,11 @@ class ESCNConfig:
     (conservative models only) uses the gates of ``escn_ase.nn.gate`` and an energy head on the
     degree-0 channels: the energy is then a smooth, exactly rotation-invariant function of the
     positions (up to floating point), as MD, phonons and cell relaxations need.
+
+    ``pair_repulsion="zbl"`` (conservative models only) adds the ZBL screened nuclear repulsion,
+    switched off smoothly at the sum of covalent radii (``escn_ase.nn.repulsion``): atoms pushed
+    closer than anything in the training data repel instead of following the network's
+    extrapolation.
     """
 
     num_layers: int = 8
@@ -75,6 +81,7 @@ class ESCNConfig:
     forces: Literal["direct", "conservative"] = "direct"
     smooth_cutoff: bool = False
     activation: Literal["s2_grid", "gate"] = "s2_grid"
+    pair_repulsion: Literal["none", "zbl"] = "none"
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -153,6 +160,10 @@ def _config_problems(c: "ESCNConfig") -> list[str]:
         problems.append(f"activation: must be 's2_grid' or 'gate', got {c.activation!r}")
     elif c.activation == "gate" and c.forces != "conservative":
         problems.append("activation: 'gate' is for conservative models (forces='conservative')")
+    if c.pair_repulsion not in ("none", "zbl"):
+        problems.append(f"pair_repulsion: must be 'none' or 'zbl', got {c.pair_repulsion!r}")
+    elif c.pair_repulsion == "zbl" and c.forces != "conservative":
+        problems.append("pair_repulsion: 'zbl' is for conservative models (forces='conservative')")
     return problems
 
 
@@ -206,6 +217,7 @@ class ESCN(torch.nn.Module):
         )
         self.energy_block = EnergyBlock(c.sphere_channels)
         self.force_block = ForceBlock(c.sphere_channels) if c.forces == "direct" else None
+        self.pair_repulsion = ZBLRepulsion(c.max_num_elements, c.cutoff) if c.pair_repulsion == "zbl" else None
         points = sphere_sample_points(c.num_sphere_samples)
         self.register_buffer("sphere_points", points)
         self.register_buffer("sphharm_weights", spherical_harmonics_unnormalized(c.lmax, points))
@@ -322,6 +334,8 @@ class ESCN(torch.nn.Module):
             + self.energy_mean / atoms_per_system[system_index]
             + self.element_references[atomic_numbers]
         )
+        if self.pair_repulsion is not None:
+            node_energy = node_energy + self.pair_repulsion(atomic_numbers, edge_index, edge_vectors)
         energy = node_energy.new_zeros(n_systems).index_add(0, system_index, node_energy)
         out = {"energy": energy, "node_energy": node_energy}
         if self.force_block is not None:

@@ -107,9 +107,9 @@ def lookup_model(name: str) -> RegisteredModel | None:
     return None
 
 
-def cache_dir() -> Path:
-    """Download cache: ``$ESCN_ASE_CACHE`` or ``~/.cache/escn_ase`` (not created here)."""
-    override = os.environ.get("ESCN_ASE_CACHE")
+def cache_dir(cache: str | os.PathLike | None = None) -> Path:
+    """Download cache: ``cache`` if given, else ``$ESCN_ASE_CACHE`` or ``~/.cache/escn_ase`` (not created here)."""
+    override = cache if cache is not None else os.environ.get("ESCN_ASE_CACHE")
     return Path(override).expanduser() if override else Path.home() / ".cache" / "escn_ase"
 
 
@@ -120,10 +120,10 @@ def is_offline(offline: bool | None = None) -> bool:
     return os.environ.get("ESCN_ASE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def cached_path(name: str) -> Path:
+def cached_path(name: str, cache: str | os.PathLike | None = None) -> Path:
     """Where the registered model ``name`` is (or would be) stored in the cache."""
     entry = _require_entry(name)
-    return cache_dir() / entry.filename
+    return cache_dir(cache) / entry.filename
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -143,7 +143,14 @@ def _require_entry(name: str) -> RegisteredModel:
     return entry
 
 
-def download(name: str, *, force: bool = False, offline: bool | None = None, progress: bool = False) -> Path:
+def download(
+    name: str,
+    *,
+    force: bool = False,
+    offline: bool | None = None,
+    progress: bool = False,
+    cache: str | os.PathLike | None = None,
+) -> Path:
     """Fetch the registered model ``name`` into the cache and return its path.
 
     An existing cached file is returned as it is unless ``force``.  The download is written to a
@@ -152,7 +159,7 @@ def download(name: str, *, force: bool = False, offline: bool | None = None, pro
     is logged and written to ``<file>.sha256`` so it can be added to the registry.
     """
     entry = _require_entry(name)
-    target = cache_dir() / entry.filename
+    target = cache_dir(cache) / entry.filename
     if target.exists() and not force:
         return target
     if is_offline(offline):
@@ -213,11 +220,18 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / f"{DEFAULT_MODEL_NAME}.pt"
 
 
-def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str:
+def resolve_checkpoint(
+    checkpoint: str | os.PathLike | None,
+    *,
+    offline: bool | None = None,
+    progress: bool = True,
+    cache: str | os.PathLike | None = None,
+) -> str:
     """A readable file path for ``checkpoint``: a path, a registered model name, or None for the default model.
 
-    A registered name resolves to its file in the download cache; nothing is downloaded here: if the
-    file is missing the error says to run ``escn-ase download NAME``.
+    A registered name resolves to its file in the download cache and is downloaded there on first use
+    (sha256 checked, progress bar unless ``progress=False``), the same file ``escn-ase download NAME``
+    fetches.  Offline (``offline=True`` or ``ESCN_ASE_OFFLINE=1``) a missing file is an ``OfflineError``.
     """
     if checkpoint is None or str(checkpoint) == DEFAULT_MODEL_NAME:
         path = default_model_path()
@@ -232,13 +246,11 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str:
         return str(path)
     entry = lookup_model(str(checkpoint))
     if entry is not None:
-        cached = cache_dir() / entry.filename
+        cached = cache_dir(cache) / entry.filename
         if cached.exists():
             return str(cached)
-        raise CheckpointError(
-            f"model {entry.name!r} is registered but not downloaded (looked for {cached}); "
-            f"run `escn-ase download {entry.name}` first"
-        )
+        logger.info("model %s is not in the cache yet: downloading it to %s", entry.name, cached)
+        return str(download(entry.name, offline=offline, progress=progress, cache=cache))
     raise FileNotFoundError(
         f"checkpoint not found: {checkpoint} (neither a file nor a registered model name; "
         "`escn-ase download --list` shows the registered names)"

@@ -362,6 +362,7 @@ def random_conservative_calculator(
     weight_gain: float = 2.5,
     force_rms: float = 1.0,
     cutoff: float = 4.5,
+    pair_repulsion: str = "none",
 ):
     """A tiny random-init conservative eSCN, saved as an escn_ase checkpoint and loaded in float64.
 
@@ -377,7 +378,7 @@ def random_conservative_calculator(
     config = ESCNConfig(
         num_layers=num_layers, lmax=lmax, mmax=mmax, sphere_channels=8, hidden_channels=16, edge_channels=8,
         cutoff=cutoff, max_neighbors=None, num_sphere_samples=24, distance_resolution=0.1, forces="conservative",
-        smooth_cutoff=True, activation=activation,
+        smooth_cutoff=True, activation=activation, pair_repulsion=pair_repulsion,
     )
     model = ESCN(config)
     with torch.no_grad():

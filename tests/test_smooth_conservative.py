@@ -78,17 +78,22 @@ def _default_model(tmp_path_factory) -> ESCNCalculator:
     return ESCNCalculator(device="cpu", dtype="float64")
 
 
-def _random_model(lmax: int, mmax: int, activation: str = "gate", seed: int = 7):
+def _random_model(lmax: int, mmax: int, activation: str = "gate", seed: int = 7, pair_repulsion: str = "none"):
     def build(tmp_path_factory) -> ESCNCalculator:
-        path = tmp_path_factory.mktemp("models") / f"{activation}-L{lmax}M{mmax}.pt"
-        return kit.random_conservative_calculator(path, lmax=lmax, mmax=mmax, activation=activation, seed=seed)
+        path = tmp_path_factory.mktemp("models") / f"{activation}-L{lmax}M{mmax}-{pair_repulsion}.pt"
+        return kit.random_conservative_calculator(
+            path, lmax=lmax, mmax=mmax, activation=activation, seed=seed, pair_repulsion=pair_repulsion
+        )
 
     return build
 
 
 MODEL_CASES = {
     "default": ModelCase("default", _default_model),
-    "gate-L2M1": ModelCase("gate-L2M1", _random_model(2, 1), RANDOM_MODEL_TOLERANCES, md_restraint=(50.0, 3.0)),
+    # With the ZBL repulsion: the kit's bulk, slab and molecule hold pairs inside its switching range.
+    "gate-L2M1-zbl": ModelCase(
+        "gate-L2M1-zbl", _random_model(2, 1, pair_repulsion="zbl"), RANDOM_MODEL_TOLERANCES, md_restraint=(50.0, 3.0)
+    ),
     "gate-L4M2": ModelCase("gate-L4M2", _random_model(4, 2), RANDOM_MODEL_TOLERANCES, md_restraint=(50.0, 3.0)),
 }
 

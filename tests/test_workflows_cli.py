@@ -149,3 +149,32 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("escn-ase ")
+
+
+def test_eval_writes_energy_forces_and_stress_to_a_file(tmp_path, capsys):
+    from escn_ase import ESCNCalculator
+
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True)
+    cell.rattle(0.05, seed=1)
+    slab = fcc111("Cu", (2, 2, 2), vacuum=5.0)  # periodic in x, y only: no stress
+    del slab.info["adsorbate_info"]  # ase's site table, which extxyz cannot store
+    write(tmp_path / "in.extxyz", [cell, slab])
+    out = tmp_path / "out.extxyz"
+    assert main(["eval", str(tmp_path / "in.extxyz"), "--output", str(out), "--threads", "1", "--device", "cpu"]) == 0
+    assert "wrote 2 frame(s)" in capsys.readouterr().out
+    frames = read(out, index=":")
+    reference = cell.copy()
+    reference.calc = ESCNCalculator(device="cpu")
+    assert frames[0].get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-5)
+    np.testing.assert_allclose(frames[0].get_forces(), reference.get_forces(), atol=1e-5)
+    np.testing.assert_allclose(frames[0].get_stress(), reference.get_stress(), atol=1e-6)
+    assert "stress" not in frames[1].calc.results and frames[1].get_forces().shape == (8, 3)
+
+
+def test_model_options_have_help_texts(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "float64 (finite-difference checks" in text and "--threads THREADS CPU threads" in text
+    assert main(["info", "--threads", "0"]) == 1
+    assert "threads must be a positive integer" in capsys.readouterr().err

@@ -27,12 +27,25 @@ def source(tmp_path, monkeypatch):
 
 def test_download_with_good_hash_then_resolve(source, tmp_path):
     registry.register_model("test-model", source, hashlib.sha256(PAYLOAD).hexdigest())
-    with pytest.raises(CheckpointError, match="escn-ase download test-model"):
-        registry.resolve_checkpoint("test-model")  # registered but not downloaded: say what to do
     path = registry.download("test-model")
     assert path == tmp_path / "cache" / "model.pt" and path.read_bytes() == PAYLOAD
     assert registry.resolve_checkpoint("test-model") == str(path)
     assert registry.resolve_checkpoint("model.pt") == str(path)  # the file name works as well
+
+
+def test_registered_name_downloads_on_first_use(source, tmp_path, monkeypatch):
+    registry.register_model("test-model", source, hashlib.sha256(PAYLOAD).hexdigest())
+    monkeypatch.setenv("ESCN_ASE_OFFLINE", "1")
+    with pytest.raises(registry.OfflineError, match="escn-ase download test-model"):
+        registry.resolve_checkpoint("test-model")  # offline: nothing fetched, and the error says what to do
+    assert not (tmp_path / "cache" / "model.pt").exists()
+    monkeypatch.delenv("ESCN_ASE_OFFLINE")
+    path = registry.resolve_checkpoint("test-model", progress=False)
+    assert path == str(tmp_path / "cache" / "model.pt") and (tmp_path / "cache" / "model.pt").read_bytes() == PAYLOAD
+    # An explicit cache directory is used as given (the CLI's --cache-dir), without touching the environment.
+    other = tmp_path / "other-cache"
+    assert registry.resolve_checkpoint("test-model", progress=False, cache=other) == str(other / "model.pt")
+    assert registry.cache_dir() == tmp_path / "cache"
 
 
 def test_download_with_bad_hash_keeps_nothing(source, tmp_path):

@@ -66,7 +66,7 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.2"
+GENERATOR_VERSION = "1.3"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
 FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -138,7 +138,7 @@ _SMALL_GROUPS = {
     "md_adsorbate": 25,
     "relax_adsorbate": 40,
     "gas": 60,
-    "site_relax": 60,
+    "site_relax": 150,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.

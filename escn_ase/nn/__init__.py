@@ -2,6 +2,7 @@
 
 from .blocks import EdgeBlock, EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, LayerBlock, MessageBlock
 from .radial import GaussianBasis, cosine_cutoff_envelope
+from .repulsion import ZBLRepulsion
 from .so2 import SO2Convolution, SO2OrderMap
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "MessageBlock",
     "SO2Convolution",
     "SO2OrderMap",
+    "ZBLRepulsion",
     "cosine_cutoff_envelope",
 ]

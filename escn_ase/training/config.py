@@ -42,8 +42,9 @@ __all__ = [
 # smooth energy (no neighbour cap, whose truncation would make the energy jump).
 TRAINING_MODEL_DEFAULTS: dict[str, Any] = {"forces": "conservative", "smooth_cutoff": True, "max_neighbors": None}
 # A model trained from scratch also uses the exactly equivariant gated blocks (escn_ase.nn.gate): its energy
-# does not depend on how edge frames are completed. Fine-tuning keeps the init checkpoint's blocks.
-FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate"}
+# does not depend on how edge frames are completed, and the ZBL repulsion (escn_ase.nn.repulsion) keeps atoms
+# pushed closer than the training data apart. Fine-tuning keeps the init checkpoint's blocks.
+FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate", "pair_repulsion": "zbl"}
 
 
 class TrainingConfigError(ESCNError, ValueError):
@@ -124,7 +125,8 @@ class TrainConfig:
         model: ``ESCNConfig`` fields.  Unset fields come from ``init_checkpoint``'s architecture if
             there is one, else from ``ESCNConfig``'s defaults, except ``forces``, ``smooth_cutoff``
             and ``max_neighbors``, which default to conservative / True / None, and (without an
-            init checkpoint) ``activation``, which defaults to ``"gate"``.
+            init checkpoint) ``activation`` and ``pair_repulsion``, which default to ``"gate"``
+            and ``"zbl"``.
         epochs: passes over the training set (the schedule spans them).
         max_minutes: wall-time budget of one invocation; training stops cleanly when it is spent
             (checkpoint, validation, test).  None: no limit.

@@ -1,0 +1,149 @@
+"""The ZBL pair repulsion of conservative models (escn_ase.nn.repulsion), in float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.data import covalent_radii
+
+from escn_ase import ESCN, ESCNCalculator, ESCNConfig, save_checkpoint
+from escn_ase.nn.repulsion import SWITCH_START, ZBLRepulsion, smooth_switch, zbl_energy
+
+
+def _zbl_by_hand(r: float, z1: int, z2: int) -> float:
+    """The ZBL formula written out independently (eV, A)."""
+    a = 0.8854 * 0.529177 / (z1**0.23 + z2**0.23)  # 0.8854 a0: the universal screening length
+    x = r / a
+    phi = (0.1818 * math.exp(-3.2 * x) + 0.5099 * math.exp(-0.9423 * x)
+           + 0.2802 * math.exp(-0.4029 * x) + 0.02817 * math.exp(-0.2016 * x))
+    return 14.399645 * z1 * z2 / r * phi
+
+
+@pytest.mark.parametrize("z1,z2", [(1, 78), (1, 29), (29, 29), (7, 28), (8, 8)])
+@pytest.mark.parametrize("r", [0.3, 0.8, 1.2, 2.0])
+def test_zbl_energy_matches_the_published_formula(z1, z2, r):
+    ours = zbl_energy(torch.tensor([r], dtype=torch.float64), torch.tensor([z1]), torch.tensor([z2]))
+    assert float(ours) == pytest.approx(_zbl_by_hand(r, z1, z2), rel=2e-3)
+
+
+def _pair(module: ZBLRepulsion, z1: int, z2: int, r: torch.Tensor) -> torch.Tensor:
+    vectors = torch.stack([torch.stack([r, 0 * r, 0 * r]), torch.stack([-r, 0 * r, 0 * r])])
+    return module(torch.tensor([z1, z2]), torch.tensor([[1, 0], [0, 1]]), vectors).sum()
+
+
+def test_pair_energy_is_zbl_inside_and_zero_outside_the_switch():
+    module = ZBLRepulsion(90, cutoff=6.0)
+    reach = covalent_radii[1] + covalent_radii[78]
+    for r, factor in [(0.4 * reach, 1.0), (SWITCH_START * reach, 1.0), (reach, 0.0), (1.3 * reach, 0.0)]:
+        r_t = torch.tensor(r, dtype=torch.float64)
+        expected = factor * float(zbl_energy(r_t[None], torch.tensor([1]), torch.tensor([78])))
+        assert float(_pair(module, 1, 78, r_t)) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("fraction", [SWITCH_START, 1.0])
+def test_switch_ends_have_continuous_energy_force_and_curvature(fraction):
+    """Value, first and second derivative match on both sides of each end of the switch."""
+    module = ZBLRepulsion(90, cutoff=6.0)
+    reach = covalent_radii[7] + covalent_radii[28]
+    h = 1e-6
+
+    def derivatives(r0: float) -> tuple[float, float, float]:
+        r = torch.tensor(r0, dtype=torch.float64, requires_grad=True)
+        energy = _pair(module, 7, 28, r)
+        if not energy.requires_grad:  # beyond the reach: no pair in the sum
+            return float(energy), 0.0, 0.0
+        (first,) = torch.autograd.grad(energy, r, create_graph=True)
+        (second,) = torch.autograd.grad(first, r)
+        return float(energy.detach()), float(first.detach()), float(second)
+
+    below = derivatives(fraction * reach - h)
+    above = derivatives(fraction * reach + h)
+    assert abs(below[0] - above[0]) <= 3 * h * (abs(below[1]) + 1.0)
+    assert abs(below[1] - above[1]) <= 3 * h * (abs(below[2]) + 1.0)
+    assert abs(below[2] - above[2]) <= 1e-3 * (abs(below[2]) + 1.0)  # a C1-only switch jumps by O(1) here
+
+
+def test_smooth_switch_is_monotone_between_one_and_zero():
+    t = torch.linspace(-0.5, 1.5, 2001, dtype=torch.float64)
+    s = smooth_switch(t)
+    assert float(s[0]) == 1.0 and float(s[-1]) == 0.0
+    assert bool((s[1:] <= s[:-1] + 1e-15).all())
+
+
+def test_reach_never_passes_the_cutoff():
+    """Cs-Cs covalent radii add to 4.88 A: with a 3 A cutoff the pair term must be zero at 3 A."""
+    module = ZBLRepulsion(90, cutoff=3.0)
+    r = torch.tensor(3.0 - 1e-9, dtype=torch.float64)
+    assert abs(float(_pair(module, 55, 55, r))) < 1e-12
+
+
+def _model_pair(tmp_path, pair_repulsion: str) -> ESCNCalculator:
+    torch.manual_seed(3)
+    config = ESCNConfig(num_layers=1, lmax=2, mmax=1, sphere_channels=8, hidden_channels=8, edge_channels=8,
+                        cutoff=4.0, max_neighbors=None, distance_resolution=0.2, forces="conservative",
+                        smooth_cutoff=True, activation="gate", pair_repulsion=pair_repulsion)
+    path = tmp_path / f"{pair_repulsion}.pt"
+    save_checkpoint(path, ESCN(config), elements=[1, 29])
+    return ESCNCalculator(path, device="cpu", dtype="float64")
+
+
+def test_model_energy_is_network_plus_pair_sum(tmp_path):
+    """Same weights with and without the term: the difference is the ZBL sum over pairs."""
+    with_zbl, without = _model_pair(tmp_path, "zbl"), _model_pair(tmp_path, "none")
+    atoms = Atoms("CuHCu", positions=[[0, 0, 0], [1.0, 0.3, 0], [2.3, 0, 0.2]], cell=[8, 8, 8], pbc=True)
+    energies = []
+    for calc in (with_zbl, without):
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+    module = ZBLRepulsion(90, cutoff=4.0)
+    expected = 0.0
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        r = torch.tensor(atoms.get_distance(i, j), dtype=torch.float64)
+        expected += float(_pair(module, int(atoms.numbers[i]), int(atoms.numbers[j]), r))
+    assert expected > 1.0  # the H-Cu pairs are inside the switch: the test sees the term
+    assert energies[0] - energies[1] == pytest.approx(expected, abs=1e-9)
+
+
+def test_forces_with_repulsion_match_central_differences(tmp_path):
+    calc = _model_pair(tmp_path, "zbl")
+    atoms = Atoms("CuHCu", positions=[[0, 0, 0], [1.1, 0.35, 0.1], [2.2, 0.1, 0.3]], cell=[8, 8, 8], pbc=True)
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    step = 1e-4
+    numeric = np.zeros_like(forces)
+    for i in range(len(atoms)):
+        for k in range(3):
+            energies = []
+            for sign in (1, -1):
+                moved = atoms.copy()
+                moved.positions[i, k] += sign * step
+                moved.calc = calc
+                energies.append(moved.get_potential_energy())
+            numeric[i, k] = -(energies[0] - energies[1]) / (2 * step)
+    np.testing.assert_allclose(forces, numeric, atol=1e-5)
+
+
+def test_close_pair_repels_in_a_random_model(tmp_path):
+    """At 0.5 A the repulsion dominates whatever the untrained network does."""
+    atoms = Atoms("CuH", positions=[[0, 0, 0], [0.5, 0, 0]], cell=[8, 8, 8], pbc=True)
+    atoms.calc = _model_pair(tmp_path, "zbl")
+    assert atoms.get_forces()[1, 0] > 10.0
+
+
+def test_config_refuses_repulsion_for_direct_models_and_unknown_values():
+    with pytest.raises(ValueError, match="pair_repulsion: 'zbl' is for conservative models"):
+        ESCNConfig(pair_repulsion="zbl")
+    with pytest.raises(ValueError, match="pair_repulsion: must be 'none' or 'zbl'"):
+        ESCNConfig(forces="conservative", pair_repulsion="lj")
+
+
+def test_checkpoint_keeps_the_setting_and_old_checkpoints_mean_none(tmp_path):
+    calc = _model_pair(tmp_path, "zbl")
+    assert calc.model.config.pair_repulsion == "zbl"
+    values = calc.model.config.to_dict()
+    values.pop("pair_repulsion")
+    assert ESCNConfig.from_dict(values).pair_repulsion == "none"
