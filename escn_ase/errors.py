@@ -9,6 +9,7 @@ __all__ = [
     "UnsupportedElementError",
     "StructureTooLargeError",
     "NeighborTieWarning",
+    "ScreeningError",
 ]
 
 
@@ -30,6 +31,10 @@ class UnsupportedElementError(InvalidStructureError):
 
 class StructureTooLargeError(ESCNError, MemoryError):
     """The estimated memory of an evaluation exceeds what the device has available."""
+
+
+class ScreeningError(ESCNError, RuntimeError):
+    """Every job of an adsorption screening failed: there is no result to report."""
 
 
 class NeighborTieWarning(UserWarning):

@@ -237,8 +237,10 @@ def resolve_checkpoint(
         path = default_model_path()
         if not path.exists():
             raise CheckpointError(
-                f"no default model found at {path}; pass the path of an eSCN checkpoint, "
-                "e.g. ESCNCalculator('escn_l4_m2_lay12_2M_s2ef.pt')"
+                f"the default model is missing: no file at {path}. It ships with the package (models/ in the "
+                "repository: `git checkout -- models/` restores it; README 'The default model' shows how to "
+                "retrain it); or pass a checkpoint path or registered name, e.g. "
+                "ESCNCalculator('escn_l6_m2_lay12_all_md_s2ef')"
             )
         return str(path)
     path = Path(checkpoint).expanduser()

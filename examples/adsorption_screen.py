@@ -11,7 +11,6 @@ import sys
 
 from _example_args import parse_example_args
 
-from escn_ase.registry import default_model_path
 from escn_ase.workflows import CalculatorFactory, screen_adsorption
 
 
@@ -20,8 +19,6 @@ def main() -> None:
     if use_dask:
         sys.argv.remove("--dask")
     args = parse_example_args(__doc__, "adsorption_screen")
-    if not default_model_path().exists():
-        print(f"notice: default eSCN model not found at {default_model_path()}; the workers use ASE's EMT instead")
     # Workers build their own calculator from this picklable recipe (None: the default model).
     factory = CalculatorFactory(None)
     settings = dict(

@@ -9,7 +9,7 @@ from ase.build import add_adsorbate, bulk, fcc111
 from escn_ase.workflows import default_calculator, relax
 
 args = parse_example_args(__doc__, "quickstart")
-calc = default_calculator()  # the default eSCN model (EMT, with a notice, while it is absent)
+calc = default_calculator()  # the default eSCN model shipped in models/
 
 # Single point: energy (eV), forces (eV/A) and stress (eV/A^3) of a slightly rattled crystal.
 crystal = bulk("Cu", "fcc", a=3.6, cubic=True)

@@ -78,7 +78,7 @@ def test_anomaly_flags_on_hand_made_geometries():
 
 
 def test_jobs_pickle_and_factories_refuse_instances(tmp_path):
-    jobs = build_jobs([as_surface("Cu(111)", layers=3, size=(1, 1))], [ADSORBATES["O"]], site_types=("ontop",))
+    jobs = build_jobs([as_surface("Cu(111)", layers=3, size=(2, 2))], [ADSORBATES["O"]], site_types=("ontop",))
     assert [j.key for j in jobs] == ["slab|Cu(111)", "gas|O2", "ads|Cu(111)|O|ontop|0"]
     clone = pickle.loads(pickle.dumps((jobs[-1], CalculatorFactory("emt"))))
     record = _run_job(*clone)
@@ -190,3 +190,44 @@ def test_changed_settings_are_not_mixed_into_old_results(tmp_path):
     with pytest.raises(ValueError, match="different structure or settings"):
         screen_adsorption(["Cu(111)"], ["H"], fmax=0.02, **settings)
     np.testing.assert_equal(len(read_results(tmp_path / "results.jsonl")), 3)
+
+
+def _broken_calculator():
+    raise RuntimeError("no calculator today")
+
+
+def test_a_screening_whose_jobs_all_failed_raises(tmp_path):
+    from escn_ase.errors import ScreeningError
+
+    with pytest.raises(ScreeningError, match="all 3 job"):
+        screen_adsorption(["Cu(111)"], ["O"], calculator=_broken_calculator, output_dir=tmp_path, n_workers=0,
+                          site_types=("hollow",), max_sites_per_type=1, layers=3, size=(2, 2), progress=False)
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(r["status"] == "failed" for r in records)
+    assert "no calculator today" in records[0]["error"]
+
+
+_SCRIPT = """
+from escn_ase.workflows import screen_adsorption
+{call}screen_adsorption(["Cu(111)"], ["O"], calculator="emt", output_dir="out", n_workers=2, site_types=("hollow",),
+{indent}                  max_sites_per_type=1, layers=3, size=(2, 2), progress=False)
+{indent}print("rows written")
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["pasted", "guarded"])
+def test_screening_from_a_script_with_and_without_main_guard(tmp_path, guarded):
+    """A script pasted without `if __name__ == "__main__":` still writes its rows (the jobs then run in
+    the script's process, with a warning); a guarded script uses worker processes."""
+    import subprocess
+    import sys
+
+    script = _SCRIPT.format(call='if __name__ == "__main__":\n    ' if guarded else "", indent="    " if guarded else "")
+    (tmp_path / "screen.py").write_text(script)
+    run = subprocess.run([sys.executable, "screen.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("rows written") == 1  # the script ran once, not once more per worker
+    assert ("outside an `if __name__" in run.stderr) is not guarded
+    rows = (tmp_path / "out" / "adsorption.csv").read_text().splitlines()
+    assert len(rows) == 2  # header + one hollow site

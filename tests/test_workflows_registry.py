@@ -99,3 +99,14 @@ def test_registered_oc20_models_and_bad_names():
         registry.resolve_checkpoint("no-such-model")
     with pytest.raises(ValueError, match="64 hexadecimal"):
         registry.register_model("x", "file:///x.pt", "abc")
+
+
+def test_a_missing_default_model_is_an_error_everywhere(tmp_path, monkeypatch):
+    """No silent stand-in: the calculator, default_calculator() and the workflows' factory all refuse."""
+    from escn_ase import ESCNCalculator
+    from escn_ase.workflows import CalculatorFactory, default_calculator
+
+    monkeypatch.setenv("ESCN_ASE_DEFAULT_MODEL", str(tmp_path / "absent.pt"))
+    for make in (ESCNCalculator, default_calculator, CalculatorFactory(None)):
+        with pytest.raises(CheckpointError, match="the default model is missing.*git checkout -- models/"):
+            make()

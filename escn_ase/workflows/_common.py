@@ -61,20 +61,12 @@ def is_direct_force(calc: Calculator) -> bool:
     return getattr(calc, "conservative", True) is False
 
 
-def default_calculator(verbose: bool = True) -> Calculator:
-    """The default eSCN model, or ASE's EMT (with a printed notice) while the default model is absent."""
-    from ..registry import default_model_path
+def default_calculator(**kwargs) -> Calculator:
+    """``ESCNCalculator(**kwargs)`` with the default model; a missing model file is a ``CheckpointError``
+    that says how to get it (there is no fallback to another potential)."""
+    from ..calculator import ESCNCalculator
 
-    path = default_model_path()
-    if path.exists():
-        from ..calculator import ESCNCalculator
-
-        return ESCNCalculator()
-    from ase.calculators.emt import EMT
-
-    if verbose:
-        print(f"notice: default eSCN model not found at {path}; using ASE's EMT calculator instead")
-    return EMT()
+    return ESCNCalculator(**kwargs)
 
 
 _WORKER_CACHE = threading.local()
@@ -84,7 +76,7 @@ _WORKER_CACHE = threading.local()
 class CalculatorFactory:
     """A picklable recipe for a calculator, rebuilt inside each worker (calculators are not pickled).
 
-    ``spec`` is one of: ``None`` (the default model, EMT fallback), ``"emt"`` (ASE's EMT), a
+    ``spec`` is one of: ``None`` (the default model), ``"emt"`` (ASE's EMT), a
     checkpoint path or registered model name (``ESCNCalculator(spec, **kwargs)``), or a picklable
     callable returning a calculator (e.g. a module-level function or ``functools.partial``).
     """
@@ -96,7 +88,7 @@ class CalculatorFactory:
         if callable(self.spec):
             return self.spec(**self.kwargs)
         if self.spec is None:
-            return default_calculator(verbose=False)
+            return default_calculator(**self.kwargs)
         if str(self.spec).lower() == "emt":
             from ase.calculators.emt import EMT
 

@@ -24,12 +24,15 @@ marked ``all_sites_flagged``, when none is left).
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import csv
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -42,10 +45,13 @@ from ase import Atoms
 from ase.data import covalent_radii
 from ase.geometry import find_mic, get_distances
 
+from ..errors import ScreeningError
 from ._common import CalculatorFactory, as_factory, optional_import
 from .adsorbates import Adsorbate, gas_molecule, get_adsorbate
 from .relax import relax
 from .surfaces import SITE_TYPES, Surface, as_surface, find_sites, place_adsorbate
+
+logger = logging.getLogger("escn_ase")
 
 __all__ = [
     "InlineExecutor",
@@ -315,10 +321,56 @@ def _limit_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _unguarded_main_script_line() -> int | None:
+    """The line of the running script that called us, if it is top-level code outside an
+    ``if __name__ == "__main__":`` block (spawned workers re-import the script and would run it
+    again); None when that cannot happen (interactive session, ``python -c``, a guarded call)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None:
+        return None  # no script to re-import (a REPL, -c, or -m, whose module runs as __mp_main__ by name)
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = frame.f_lineno
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_guard(node.test):
+            if node.body[0].lineno <= line <= (node.body[-1].end_lineno or line):
+                return None
+    return line
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either order)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    constants = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and constants == ["__main__"]
+
+
 def _resolve_executor(executor, n_workers: int | None):
     """(executor, owned): wrap Dask clients, create the default process pool when none is given."""
     if executor is None:
         workers = n_workers if n_workers is not None else (os.cpu_count() or 1)
+        line = _unguarded_main_script_line() if workers else None
+        if line is not None:
+            message = (
+                f"screen_adsorption was called at line {line} of {sys.modules['__main__'].__file__} outside an "
+                "`if __name__ == \"__main__\":` block: worker processes re-import the script, which would run "
+                "the screening again in every worker. Running the jobs in this process instead; put the call "
+                "under that block (or pass executor=...) to use worker processes"
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            workers = 0
         if workers == 0:
             return InlineExecutor(), True
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -414,9 +466,18 @@ def screen_adsorption(
     n_failed = 0
     if pending:
         n_failed = _run_pending(pending, factory, executor, n_workers, results_path, progress)
-    return write_tables(
+    result = write_tables(
         output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed
     )
+    if n_failed:
+        logger.warning("%d of %d job(s) run now failed; their errors are in %s", n_failed, len(pending), results_path)
+    if pending and n_failed == len(pending):
+        first = next(r for r in read_results(results_path).values() if r.get("status") != "ok")
+        raise ScreeningError(
+            f"all {n_failed} job(s) of this screening failed (first: {first['key']}: {first.get('error')}); "
+            f"every error is in {results_path}"
+        )
+    return result
 
 
 def _end_torn_line(path: Path) -> None:
