@@ -288,6 +288,14 @@ class ESCNCalculator(Calculator):
                 "OC20 eSCN style), so the energy's strain derivative is not what the model was trained on; "
                 "use a conservative checkpoint (e.g. the default model) for stress and cell relaxations"
             )
+        if name == "stress":
+            structure = atoms if atoms is not None else self.atoms
+            if structure is not None and not bool(np.all(structure.pbc)):
+                raise PropertyNotImplementedError(
+                    f"stress is defined for 3D-periodic cells only: this structure has pbc={tuple(bool(p) for p in structure.pbc)} "
+                    "(a slab or molecule has no volume to divide by); use a fully periodic cell (pbc=True) for "
+                    "stress and cell relaxations"
+                )
         with self._lock:  # the cache check, the calculation and the read of its result belong together
             return super().get_property(name, atoms, allow_calculation)
 

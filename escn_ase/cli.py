@@ -7,7 +7,18 @@ import json
 import os
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "HelpFormatter", "add_model_options", "calculator_kwargs"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to an option's help only where the help does not already say what the
+    default is, and not for flags (default False) or options without a default (None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -84,7 +95,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="escn-ase", description="eSCN potentials for ASE")
+    parser = argparse.ArgumentParser(prog="escn-ase", description="eSCN potentials for ASE", formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"escn-ase {__version__}")
     parser.add_argument(
         "--debug",
@@ -93,11 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="describe a checkpoint (config, elements, force type)")
+    info = sub.add_parser(
+        "info", help="describe a checkpoint (config, elements, force type)", formatter_class=HelpFormatter
+    )
     add_model_options(info)
     info.set_defaults(func=_cmd_info)
 
-    evaluate = sub.add_parser("eval", help="energies and forces of the structures in a file (any ase.io format)")
+    evaluate = sub.add_parser(
+        "eval", help="energies and forces of the structures in a file (any ase.io format)", formatter_class=HelpFormatter
+    )
     evaluate.add_argument("structure", help="structure file (extxyz, CIF, POSCAR, ...)")
     evaluate.add_argument("--index", default=":", help="frames to read (ase.io index syntax), default all")
     evaluate.add_argument(

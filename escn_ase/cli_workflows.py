@@ -73,6 +73,8 @@ def _cmd_relax(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         relax_cell=args.relax_cell,
         fix_bottom_layers=args.fix_bottom_layers,
+        keep_symmetry=args.keep_symmetry,
+        symprec=args.symprec,
         trajectory=args.trajectory,
         logfile=args.logfile,
     )
@@ -223,7 +225,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------- registration
 def register(subparsers) -> None:
     """Add the workflow subcommands to the ``escn-ase`` parser's subparsers."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    from .cli import HelpFormatter
+
+    formatter = HelpFormatter
 
     relax = subparsers.add_parser(
         "relax",
@@ -245,6 +249,14 @@ def register(subparsers) -> None:
         "--relax-cell", action="store_true", help="also relax the cell (FrechetCellFilter; needs a conservative model)"
     )
     relax.add_argument("--fix-bottom-layers", type=int, default=0, help="fix the n lowest atomic layers along z")
+    relax.add_argument(
+        "--keep-symmetry",
+        action="store_true",
+        help="keep the crystal's space group during the relaxation (ASE's FixSymmetry, spglib)",
+    )
+    relax.add_argument(
+        "--symprec", type=float, default=0.01, help="symmetry tolerance (A) of --keep-symmetry"
+    )
     relax.add_argument("--trajectory", default=None, help="write every step to this .traj file")
     relax.add_argument("--logfile", default="-", help="optimiser log file ('-' for the terminal)")
     _add_calculator_options(relax)

@@ -112,3 +112,15 @@ def test_threads_apply_during_evaluation_and_are_restored(monkeypatch):
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         ESCNCalculator(threads=0)
+
+
+@pytest.mark.parametrize("pbc", [False, (True, True, False)], ids=["molecule", "slab"])
+def test_stress_of_a_non_periodic_structure_says_why(pbc):
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    atoms = _water()
+    atoms.pbc = pbc
+    atoms.calc = ESCNCalculator(device="cpu")
+    with pytest.raises(PropertyNotImplementedError, match="3D-periodic cells only: this structure has pbc="):
+        atoms.get_stress()
+    assert atoms.get_forces().shape == (3, 3)  # everything else works

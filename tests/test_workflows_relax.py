@@ -76,3 +76,26 @@ def test_bad_arguments_are_named():
     slab = fcc111("Cu", (1, 1, 3), vacuum=5.0)
     with pytest.raises(ValueError, match="periodic in all three"):
         relax(slab, EMT(), relax_cell=True)
+
+
+@pytest.mark.parametrize("keep_symmetry", [True, False])
+def test_keep_symmetry_keeps_the_space_group(workflow_calc, keep_symmetry):
+    """A cubic Cu cell, strained and rattled by 1e-3 A (Fm-3m within the 1e-2 A tolerance): with
+    keep_symmetry the relaxed cell is Fm-3m even at a 1e-5 A tolerance; without it the rattle survives."""
+    from ase.spacegroup.symmetrize import check_symmetry
+
+    atoms = bulk("Cu", "fcc", a=3.70, cubic=True)
+    atoms.rattle(1e-3, seed=3)
+    result = relax(atoms, workflow_calc, fmax=0.02, steps=300, relax_cell=True, keep_symmetry=keep_symmetry)
+    assert result.converged
+    tight = check_symmetry(result.atoms, 1e-5).number
+    assert (tight == 225) is keep_symmetry
+    if keep_symmetry:
+        lengths = result.atoms.cell.lengths()
+        assert np.ptp(lengths) < 1e-6 and np.allclose(result.atoms.cell.angles(), 90.0, atol=1e-6)
+        assert abs(lengths[0] - 3.70) > 0.01  # the cell did relax
+
+
+def test_keep_symmetry_refuses_a_bad_tolerance(workflow_calc):
+    with pytest.raises(ValueError, match="symprec must be a positive"):
+        relax(bulk("Cu"), workflow_calc, keep_symmetry=True, symprec=0.0)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import itertools
+import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -14,6 +14,8 @@ from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
 
 from ._common import is_direct_force
+
+logger = logging.getLogger("escn_ase")
 
 __all__ = ["OPTIMIZERS", "RelaxResult", "fix_bottom_layers", "layer_indices", "relax"]
 
@@ -122,6 +124,8 @@ def relax(
     trajectory: str | os.PathLike | None = None,
     logfile: str | os.PathLike | None = None,
     layer_tolerance: float = 0.3,
+    keep_symmetry: bool = False,
+    symprec: float = 0.01,
 ) -> RelaxResult:
     """Relax a copy of ``atoms`` with ``calc`` until the largest force is below ``fmax`` (eV/A).
 
@@ -132,6 +136,10 @@ def relax(
         fix_bottom_layers: fix the lowest n layers along z (slabs); see ``layer_indices``.
         trajectory: ASE ``.traj`` file to write every step to.
         logfile: optimiser log ("-" for stdout, None for no log).
+        keep_symmetry: keep the structure's space group (found by spglib within ``symprec`` A):
+            the start is symmetrised (ASE's ``refine_symmetry``), then ``FixSymmetry`` symmetrises
+            forces, stress and steps, so a cubic cell stays cubic and atoms on special positions
+            stay there.
 
     The input structure is not modified; the relaxed structure is ``result.atoms``.
     """
@@ -144,6 +152,8 @@ def relax(
     work.calc = calc
     if fix_bottom_layers:
         _fix_layers(work, fix_bottom_layers, layer_tolerance)
+    if keep_symmetry:
+        _keep_symmetry(work, symprec)
     if relax_cell:
         _check_cell_relaxation(work, calc)
         from ase.filters import FrechetCellFilter
@@ -169,6 +179,20 @@ def relax(
         initial_energy=initial_energy,
         trajectory=None if trajectory is None else str(trajectory),
     )
+
+
+def _keep_symmetry(atoms: Atoms, symprec: float) -> None:
+    """Add ASE's ``FixSymmetry`` to the constraints of ``atoms`` (logs the space group it keeps)."""
+    if not (math.isfinite(symprec) and symprec > 0):
+        raise ValueError(f"symprec must be a positive finite length in A, got {symprec}")
+    from ase.constraints import FixSymmetry
+    from ase.spacegroup.symmetrize import check_symmetry, refine_symmetry
+
+    # Symmetrise the start (cell and positions, within symprec) so that the kept group is exact.
+    dataset = refine_symmetry(atoms, symprec, verbose=False) or check_symmetry(atoms, symprec)
+    logger.info("keeping space group %s (%d) during the relaxation", dataset.international, dataset.number)
+    constraints = atoms.constraints if isinstance(atoms.constraints, list) else [atoms.constraints]
+    atoms.set_constraint([*constraints, FixSymmetry(atoms, symprec=symprec)])
 
 
 # ``relax`` has a parameter called fix_bottom_layers; keep the function reachable under another name.
