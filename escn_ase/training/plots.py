@@ -20,6 +20,7 @@ def plot_learning_curve(history: list[dict], path: str | os.PathLike) -> None:
     ``history`` holds one dict per row of the training CSV (keys as in ``Trainer.CSV_COLUMNS``).
     """
     try:
+        from matplotlib import ticker
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -37,8 +38,14 @@ def plot_learning_curve(history: list[dict], path: str | os.PathLike) -> None:
                 axis.plot(*zip(*positive), marker="o", markersize=3, label=key.split("_", 1)[0])
         axis.set_title(title)
         axis.set_xlabel("epoch")
+        axis.set_ylabel(title)
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if axis.lines:
             axis.set_yscale("log")
+            # Plain numbers at 1, 2 and 5 per decade (0.05, 0.1, 0.2 ...) instead of bare powers of ten.
+            axis.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            axis.yaxis.set_minor_formatter(ticker.NullFormatter())
             axis.legend(fontsize=8)
         else:
             axis.text(0.5, 0.5, "no data", ha="center", va="center", transform=axis.transAxes)

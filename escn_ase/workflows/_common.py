@@ -97,6 +97,18 @@ class CalculatorFactory:
 
         return ESCNCalculator(str(Path(self.spec)) if isinstance(self.spec, os.PathLike) else self.spec, **self.kwargs)
 
+    def label(self) -> str:
+        """A short name of the model this recipe builds, for plots and tables."""
+        if callable(self.spec):
+            return getattr(self.spec, "__name__", type(self.spec).__name__)
+        if self.spec is None:
+            from ..registry import DEFAULT_MODEL_NAME
+
+            return f"{DEFAULT_MODEL_NAME} (default eSCN model)"
+        if str(self.spec).lower() == "emt":
+            return "EMT (ASE)"
+        return Path(str(self.spec)).stem
+
     def cached(self) -> Calculator:
         """One calculator per factory and thread (models load once per worker; ASE calculators keep
         per-structure state, so threads must not share one)."""

@@ -467,7 +467,8 @@ def screen_adsorption(
     if pending:
         n_failed = _run_pending(pending, factory, executor, n_workers, results_path, progress)
     result = write_tables(
-        output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed
+        output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed,
+        model=factory.label(),
     )
     if n_failed:
         logger.warning("%d of %d job(s) run now failed; their errors are in %s", n_failed, len(pending), results_path)
@@ -531,6 +532,7 @@ def write_tables(
     n_run: int = 0,
     n_failed: int = 0,
     plot: bool = True,
+    model: str | None = None,
 ) -> ScreeningResult:
     """Adsorption energies, minima and flags from ``results.jsonl`` -> CSV, JSON, PNG, extxyz."""
     output_dir = Path(output_dir)
@@ -599,7 +601,11 @@ def write_tables(
         from .plots import plot_adsorption_minima
 
         files["plot"] = plot_adsorption_minima(
-            minima, output_dir / "adsorption.png", title="lowest adsorption energy per surface"
+            minima,
+            output_dir / "adsorption.png",
+            title="lowest adsorption energy per surface and adsorbate",
+            references={name: references[name] for name in sorted({m["adsorbate"] for m in minima})},
+            model=model,
         )
     structures = [_record_atoms(ok[row["key"]], row) for row in rows]
     if structures:

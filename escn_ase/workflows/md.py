@@ -453,7 +453,13 @@ def run_md(
     if plot_path is not None and rows:
         from .plots import plot_md_log
 
-        plot_md_log(rows, plot_path, title=f"{ensemble.upper()} MD, {work.get_chemical_formula()}")
+        plot_md_log(
+            rows,
+            plot_path,
+            title=f"{ensemble.upper()} MD, {work.get_chemical_formula()}",
+            target_temperature_K=None if ensemble == "nve" else temperature_K,
+            conserved=ensemble == "nve",
+        )
     summary = _summarise(
         rows, n_frames, ensemble, len(work), steps, start_step, to_run, trajectory, logfile, plot_path, last is not None
     )
