@@ -420,3 +420,58 @@ def test_fine_tuning_from_a_fairchem_direct_force_checkpoint(dataset, tmp_path):
         )
     counts = data.composition_matrix(90)[:, data.elements]
     np.testing.assert_allclose(counts.T @ (data.energies - predicted), 0.0, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_shipped_model_keeps_what_it_knew(tmp_path):
+    """25 new structures, 2 epochs, from the shipped model, with a share of its own training data mixed in
+    (the generator's tiny preset stands in for it): the original test split's energy MAE stays within
+    2x its value before, and the element references are reported."""
+    from escn_ase.data import generate_dataset
+    from escn_ase.registry import default_model_path
+
+    original = tmp_path / "original"
+    generate_dataset(original, seed=0, size="tiny", progress=False)
+    new = tmp_path / "new"
+    new.mkdir()
+    write(new / "train.extxyz", _emt_structures(25, seed=11))
+    write(new / "val.extxyz", _emt_structures(6, seed=12))
+    config = TrainConfig.from_dict(dict(
+        data=dict(train=str(new / "train.extxyz"), val=str(new / "val.extxyz")),
+        init_checkpoint=str(default_model_path()),
+        retain=dict(train=str(original / "train.extxyz"), test=str(original / "test.extxyz"), share=0.5),
+        epochs=2, batch_size=8, output_dir=str(tmp_path / "run"), progress_bar=False,
+        optimizer=dict(lr=1e-3), schedule=dict(warmup_epochs=0.5),
+    ))
+    trainer = Trainer(config)
+    assert trainer.data_info["retained_train"]["structures"] == 25
+    metrics = trainer.run()
+    before = metrics["retained_test"]["before"]["energy_mae_mev_per_atom"]
+    after = metrics["retained_test"]["after"]["energy_mae_mev_per_atom"]
+    assert after <= 2.0 * before, (before, after)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["retained_test"]["after"]
+
+
+def test_fine_tuning_keeps_references_the_new_data_cannot_determine(trained_run, dataset, tmp_path):
+    """Four structures of one composition cannot separate Cu from Pt: the checkpoint's references stay."""
+    one_composition = tmp_path / "one"
+    one_composition.mkdir()
+    frames = [a for a in read_labelled_structures(dataset / "train.extxyz") if a.info.get("family") == "ptcu"][:2]
+    write(one_composition / "train.extxyz", frames)
+    config = _config(dataset, tmp_path / "run", init_checkpoint=str(trained_run / "best.pt"), model={})
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, train=str(one_composition / "train.extxyz")))
+    trainer = Trainer(config)
+    assert trainer.scaling["element_references_fit"] == "new elements"
+    original = load_checkpoint(trained_run / "best.pt").model.element_references
+    torch.testing.assert_close(trainer.model.element_references.cpu().to(original.dtype), original)
+
+
+def test_fine_tune_example_config_is_valid():
+    config = load_config(REPO_ROOT / "configs" / "fine_tune_example.yaml")
+    assert config.init_checkpoint and config.retain.train and config.retain.share == 0.5
+    assert config.fit_element_references is None
+
+
+def test_retain_needs_an_init_checkpoint(dataset, tmp_path):
+    with pytest.raises(TrainingConfigError, match="retain.train / retain.test need init_checkpoint"):
+        _config(dataset, tmp_path, retain=dict(train="x.extxyz"))

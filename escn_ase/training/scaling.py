@@ -21,7 +21,7 @@ import numpy as np
 
 from ..model import ENERGY_SCALE
 
-__all__ = ["fit_element_references", "choose_energy_scale"]
+__all__ = ["fit_element_references", "choose_energy_scale", "references_determined"]
 
 
 def fit_element_references(counts: np.ndarray, energies: np.ndarray) -> np.ndarray:
@@ -45,6 +45,19 @@ def fit_element_references(counts: np.ndarray, energies: np.ndarray) -> np.ndarr
     solution, *_ = np.linalg.lstsq(counts[:, present], energies, rcond=None)
     references[present] = solution
     return references
+
+
+def references_determined(counts: np.ndarray, max_condition: float = 1e3) -> bool:
+    """Whether the compositions ``counts (n_structures, n_elements)`` determine one energy per element
+    present: the count of every element varies independently of the others (full column rank) and
+    the least-squares problem is well conditioned, with at least two structures per element."""
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts.sum(axis=0) > 0
+    matrix = counts[:, present]
+    if matrix.shape[1] == 0 or matrix.shape[0] < 2 * matrix.shape[1]:
+        return False
+    singular = np.linalg.svd(matrix, compute_uv=False)
+    return bool(singular[-1] > 0 and singular[0] / singular[-1] < max_condition)
 
 
 def choose_energy_scale(forces: list[np.ndarray], residual_energy_per_atom: np.ndarray) -> tuple[float, str]:

@@ -38,7 +38,7 @@ from .data import StructureSet, TrainingBatch, read_labelled_structures
 from .ema import WeightAverage
 from .metrics import batch_loss, evaluate, predict_batch
 from .plots import plot_learning_curve
-from .scaling import choose_energy_scale, fit_element_references
+from .scaling import choose_energy_scale, fit_element_references, references_determined
 from .schedule import LearningRateSchedule
 from .initial_weights import lecun_initialise, transfer_weights
 
@@ -114,8 +114,19 @@ class Trainer:
             self.init_summary = report.summary(source)
             logger.info(self.init_summary)
         self.model.to(device=self.device, dtype=self.dtype)
+        self.retained_before: dict | None = None
         if saved is None:
             self.scaling = self._fit_output_scaling(source)
+            if self.retained_test_set is not None:
+                self.retained_before = self._retained_test_metrics(
+                    source.model.to(device=self.device, dtype=self.dtype)
+                )
+                logger.info(
+                    "retained test split before fine-tuning (%s as loaded): energy MAE %.3g meV/atom, force MAE %.4g eV/A",
+                    source.path,
+                    self.retained_before["energy_mae_mev_per_atom"],
+                    self.retained_before["forces_mae_ev_per_a"],
+                )
 
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
@@ -179,11 +190,26 @@ class Trainer:
             val_structures = [a for i, a in enumerate(train_structures) if i in held_out]
             train_structures = [a for i, a in enumerate(train_structures) if i not in held_out]
             info["val_from_train"] = {"fraction": data.val_fraction, "seed": self.config.seed}
+        self.new_train_counts = None
+        retain = self.config.retain
+        if retain.train:
+            retained = read_labelled_structures(retain.train, **keys)
+            wanted = min(len(retained), round(retain.share / (1.0 - retain.share) * len(train_structures)))
+            order = np.random.default_rng([self.config.seed, 1]).permutation(len(retained))[:wanted]
+            info["retained_train"] = {"file": retain.train, "share": retain.share, "structures": int(wanted)}
+            logger.info("fine-tuning keeps %d structures of %s in the training set (share %.2f)",
+                        wanted, retain.train, retain.share)
+            new_structures = StructureSet(train_structures, model_config, "new")
+            self.new_train_counts = new_structures  # the compositions of the user's own data
+            train_structures = list(train_structures) + [retained[i] for i in sorted(order.tolist())]
         train_set = StructureSet(train_structures, model_config, "train")
         val_set = StructureSet(val_structures, model_config, "val")
         test_set = None
         if data.test:
             test_set = StructureSet(read_labelled_structures(data.test, **keys), model_config, "test")
+        self.retained_test_set = None
+        if retain.test:
+            self.retained_test_set = StructureSet(read_labelled_structures(retain.test, **keys), model_config, "retained test")
         info["split_counts"] = {
             "train": len(train_set),
             "val": len(val_set),
@@ -260,13 +286,20 @@ class Trainer:
             references[:shared] = theirs[:shared]
         model.element_references.copy_(torch.as_tensor(references))
         initial_error = data.energies - self._energies(model, data)
-        if self.config.fit_element_references:
-            correction = fit_element_references(counts, initial_error)
+        mode = self._reference_fit(source, counts)
+        if mode != "kept":
+            columns = np.ones(counts.shape[1], dtype=bool)
+            if mode == "new elements":  # the checkpoint's references stay; elements it lacks get theirs
+                columns = ~np.isin(np.arange(counts.shape[1]), list(source.elements))
+            correction = np.zeros(counts.shape[1])
+            if columns.any():
+                correction[columns] = fit_element_references(counts[:, columns], initial_error)
             references += correction
             initial_error -= counts @ correction
             model.element_references.copy_(torch.as_tensor(references))
 
         scaling = {
+            "element_references_fit": mode,
             "energy_scale": float(scale),
             "energy_scale_from": reason,
             "element_references_ev": {chemical_symbols[z]: float(references[z]) for z in self.elements},
@@ -284,6 +317,27 @@ class Trainer:
             {k: round(v, 4) for k, v in scaling["element_references_ev"].items()},
         )
         return scaling
+
+    def _reference_fit(self, source: LoadedModel | None, counts: np.ndarray) -> str:
+        """Which element references to fit: ``"all"``, ``"new elements"`` (fine-tuning on data that do
+        not determine them: the checkpoint's are kept) or ``"kept"``."""
+        choice = self.config.fit_element_references
+        if source is None:
+            return "all" if choice is not False else "kept"
+        if choice is not None:
+            return "all" if choice else "kept"
+        own = self.new_train_counts if self.new_train_counts is not None else self.train_set
+        if references_determined(own.composition_matrix(counts.shape[1])):
+            return "all"
+        logger.info(
+            "the fine-tuning data do not determine per-element energies (too few structures or compositions "
+            "that vary together): keeping %s's element references and fitting only elements it lacks",
+            source.path,
+        )
+        return "new elements"
+
+    def _retained_test_metrics(self, model: ESCN) -> dict:
+        return evaluate(model, self.retained_test_set, self.config.loss, self.config.batch_size, self.device, self.dtype)
 
     def _energies(self, model: ESCN, data: StructureSet) -> np.ndarray:
         """``(n_structures,)`` energies of ``model`` on ``data``, no gradients."""
@@ -423,12 +477,23 @@ class Trainer:
                 test["forces_mae_ev_per_a"],
                 f", stress MAE {test['stress_mae_mev_per_a3']:.3g} meV/A^3" if "stress_mae_mev_per_a3" in test else "",
             )
+        retained = None
+        if self.retained_test_set is not None:
+            retained = {"before": self.retained_before, "after": self._retained_test_metrics(best)}
+            logger.info(
+                "retained test split: energy MAE %.3g -> %.3g meV/atom, force MAE %.4g -> %.4g eV/A (before -> after)",
+                retained["before"]["energy_mae_mev_per_atom"] if retained["before"] else float("nan"),
+                retained["after"]["energy_mae_mev_per_atom"],
+                retained["before"]["forces_mae_ev_per_a"] if retained["before"] else float("nan"),
+                retained["after"]["forces_mae_ev_per_a"],
+            )
         self._save_best(test_metrics=test, model=best, stopped_by=stopped_by)
         metrics = {
             "units": {"energy": "meV/atom", "forces": "eV/A (per component)", "stress": "meV/A^3 (per component)"},
             "best_epoch": self.best_epoch,
             "val": self.best_val_metrics,
             "test": test,
+            "retained_test": retained,
             "epochs_completed": self.epoch,
             "steps": self.global_step,
             "training_time_s": round(self.train_time_s, 2),
@@ -502,6 +567,7 @@ class Trainer:
             "train_time_s": self.train_time_s,
             "scaling": self.scaling,
             "init_summary": self.init_summary,
+            "retained_before": self.retained_before,
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -538,6 +604,7 @@ class Trainer:
         self.train_time_s = float(state["train_time_s"])
         self.scaling = state["scaling"]
         self.init_summary = state["init_summary"]
+        self.retained_before = state.get("retained_before")
         torch.set_rng_state(state["rng_torch"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
