@@ -19,33 +19,19 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from .batch import GraphBatch, pack_structures, structure_graph
 from .checkpoint import LoadedModel, load_checkpoint
+from .device import resolve_device
 from .errors import NeighborTieWarning, StructureTooLargeError
 from .graph import Graph
 from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk_size, estimate_memory
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
 
-__all__ = ["ESCNCalculator", "resolve_device", "torch_threads"]
+__all__ = ["ESCNCalculator", "torch_threads"]
 
 logger = logging.getLogger("escn_ase")
 _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other names as torch.device, refusing unavailable CUDA."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r}: escn_ase runs on 'cpu' or 'cuda' devices ('auto' picks one)")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available in this torch build")
-    return resolved
 
 
 def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers, threads=None) -> None:

@@ -12,7 +12,7 @@ from ase.calculators.emt import EMT
 from ase.io import read, write
 
 from escn_ase.cli import main
-from escn_ase.cli_workflows import read_structure
+from escn_ase.cli import read_structure
 
 
 @pytest.mark.parametrize(

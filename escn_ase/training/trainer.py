@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from ..calculator import resolve_device
+from ..device import resolve_device
 from ..checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ..model import ESCN, ESCNConfig
 from .config import TrainConfig, TrainingConfigError, save_config

@@ -1,11 +1,13 @@
-"""The ``generate-data`` command (``escn-ase generate-data`` and ``python -m escn_ase.data``)."""
+"""``escn-ase generate-data``: a reproducible EMT training data set."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-__all__ = ["add_arguments", "main", "register", "run"]
+from ._options import HelpFormatter
+
+__all__ = ["register", "run"]
 
 
 def _size(text: str) -> str | int:
@@ -55,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .emt_dataset import FAMILIES, SPLITS, generate_dataset
+    from ..data.emt_dataset import FAMILIES, SPLITS, generate_dataset
 
     try:
         manifest = generate_dataset(
@@ -86,13 +88,9 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add ``generate-data`` to the ``escn-ase`` command's subparsers."""
     parser = subparsers.add_parser(
-        "generate-data", help="generate a reproducible EMT training data set (train/val/test extxyz)"
+        "generate-data",
+        help="generate a reproducible EMT training data set (train/val/test extxyz)",
+        formatter_class=HelpFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m escn_ase.data", description="generate an EMT training data set")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))

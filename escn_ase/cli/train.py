@@ -1,12 +1,13 @@
-"""``python -m escn_ase.train CONFIG.yaml`` / ``escn-ase train CONFIG.yaml``: train a conservative eSCN model."""
+"""``escn-ase train CONFIG.yaml``: train (or fine-tune) a conservative eSCN model."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
-__all__ = ["register", "main"]
+from ._options import HelpFormatter
+
+__all__ = ["register", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from .training import load_config, train
+    from ..training import load_config, train
 
     config = load_config(args.config)
     overrides = {}
@@ -39,16 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to ``escn-ase``'s parser."""
-    parser = subparsers.add_parser("train", help="train a conservative eSCN model from a YAML config")
+    parser = subparsers.add_parser(
+        "train", help="train a conservative eSCN model from a YAML config", formatter_class=HelpFormatter
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m escn_ase.train", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``escn-ase md``: molecular dynamics (NVE, NVT, NPT) with restart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._options import HelpFormatter, add_calculator_options, make_calculator, read_structure
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..workflows.md import run_md
+
+    atoms = read_structure(args.structure, args.index)
+    summary = run_md(
+        atoms,
+        make_calculator(args),
+        ensemble=args.ensemble,
+        temperature_K=args.temperature,
+        timestep_fs=args.timestep,
+        steps=args.steps,
+        trajectory=args.trajectory,
+        logfile=args.logfile,
+        interval=args.interval,
+        thermostat=args.thermostat,
+        friction_per_fs=args.friction,
+        taut_fs=args.taut,
+        pressure_bar=args.pressure,
+        pdamp_fs=args.pdamp,
+        seed=args.seed,
+        restart=not args.no_restart,
+        progress=not args.no_progress,
+        plot=args.plot if args.plot else True,
+    )
+    print(json.dumps(summary.to_dict(), indent=2))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add this command to the ``escn-ase`` parser's subparsers."""
+    md = subparsers.add_parser(
+        "md",
+        help="molecular dynamics (NVE, NVT, NPT) with restart",
+        formatter_class=HelpFormatter,
+        description="Run MD for --steps steps in total. Writes the trajectory, a CSV thermo log "
+        "(<trajectory>.csv), a PNG of energies and temperature (<trajectory>.png) and a JSON "
+        "summary (<trajectory>.summary.json). If the trajectory exists the run continues from its "
+        "last frame (same settings required) unless --no-restart.",
+    )
+    md.add_argument("structure", help="starting structure file")
+    md.add_argument("--index", default="-1", help="frame to read from a multi-frame file")
+    md.add_argument("--ensemble", default="nvt", choices=["nve", "nvt", "npt"], help="ensemble")
+    md.add_argument("--temperature", type=float, default=300.0, help="temperature (K), also of initial velocities")
+    md.add_argument("--timestep", type=float, default=1.0, help="time step (fs)")
+    md.add_argument("--steps", type=int, default=1000, help="total number of steps")
+    md.add_argument("--interval", type=int, default=10, help="write a frame and a log row every n steps")
+    md.add_argument("--trajectory", default="md.traj", help="trajectory file (.traj)")
+    md.add_argument("--logfile", default=None, help="thermo CSV (default: <trajectory>.csv)")
+    md.add_argument("--thermostat", default="langevin", choices=["langevin", "bussi"], help="NVT thermostat")
+    md.add_argument("--friction", type=float, default=0.01, help="Langevin friction (1/fs)")
+    md.add_argument("--taut", type=float, default=100.0, help="Bussi / NPT thermostat time constant (fs)")
+    md.add_argument("--pressure", type=float, default=1.01325, help="NPT pressure (bar)")
+    md.add_argument("--pdamp", type=float, default=1000.0, help="NPT barostat time constant (fs)")
+    md.add_argument("--seed", type=int, default=0, help="random seed (velocities, thermostat noise)")
+    md.add_argument("--plot", default=None, help="PNG path (default: <trajectory>.png)")
+    md.add_argument("--no-restart", action="store_true", help="start anew even if the trajectory exists")
+    md.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_calculator_options(md)
+    md.set_defaults(func=run)
