@@ -20,12 +20,12 @@ import logging
 import time
 
 import numpy as np
+from _common import REPO  # noqa: F401  (puts the repository on sys.path)
 from ase.build import add_adsorbate, bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
 from ase.optimize import FIRE
 
-from _common import REPO  # noqa: F401  (puts the repository on sys.path)
 from escn_ase import ESCNCalculator
 from escn_ase.workflows.adsorbates import gas_molecule, get_adsorbate
 
@@ -96,30 +96,55 @@ def main() -> None:
                 ml_final = result["ml"][0].copy()
                 ml_final.calc = calcs["emt"]
                 ml_in_emt = ml_final.get_potential_energy() - clean["emt"][1] - reference["emt"]
-                rows.append(dict(metal=metal, adsorbate=adsorbate_name, site=site, ml=result["ml"][1],
-                                 emt=result["emt"][1], ml_structure_in_emt=ml_in_emt))
+                rows.append(
+                    dict(
+                        metal=metal,
+                        adsorbate=adsorbate_name,
+                        site=site,
+                        ml=result["ml"][1],
+                        emt=result["emt"][1],
+                        ml_structure_in_emt=ml_in_emt,
+                    )
+                )
                 r = rows[-1]
-                print(f"# {metal}(111) {adsorbate_name}@{site}: ML {r['ml']:.3f} EMT {r['emt']:.3f} "
-                      f"(ML structure in EMT {r['ml_structure_in_emt']:.3f}) eV", flush=True)
+                print(
+                    f"# {metal}(111) {adsorbate_name}@{site}: ML {r['ml']:.3f} EMT {r['emt']:.3f} "
+                    f"(ML structure in EMT {r['ml_structure_in_emt']:.3f}) eV",
+                    flush=True,
+                )
 
-    print("\n| surface | adsorbate | site | E_ads ML (eV) | E_ads EMT (eV) | error (eV) | ML structure in EMT (eV) | success |")
+    print(
+        "\n| surface | adsorbate | site | E_ads ML (eV) | E_ads EMT (eV) | error (eV) "
+        "| ML structure in EMT (eV) | success |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         success = r["ml_structure_in_emt"] - r["emt"] <= 0.1
-        print(f"| {r['metal']}(111) | {r['adsorbate']} | {r['site']} | {r['ml']:.3f} | {r['emt']:.3f} | "
-              f"{r['ml'] - r['emt']:+.3f} | {r['ml_structure_in_emt']:.3f} | {'yes' if success else 'no'} |")
+        print(
+            f"| {r['metal']}(111) | {r['adsorbate']} | {r['site']} | {r['ml']:.3f} | {r['emt']:.3f} | "
+            f"{r['ml'] - r['emt']:+.3f} | {r['ml_structure_in_emt']:.3f} | {'yes' if success else 'no'} |"
+        )
     errors = np.array([r["ml"] - r["emt"] for r in rows])
     success = np.mean([r["ml_structure_in_emt"] - r["emt"] <= 0.1 for r in rows])
-    print(f"\ncases: {len(rows)} ({len(args.metals)} metals x {len(args.adsorbates)} adsorbates x {len(args.sites)} sites)")
-    print(f"adsorption-energy MAE (ML vs EMT): {np.abs(errors).mean():.3f} eV; max |error| {np.abs(errors).max():.3f} eV")
+    print(
+        f"\ncases: {len(rows)} ({len(args.metals)} metals x {len(args.adsorbates)} adsorbates "
+        f"x {len(args.sites)} sites)"
+    )
+    print(
+        f"adsorption-energy MAE (ML vs EMT): {np.abs(errors).mean():.3f} eV; max |error| {np.abs(errors).max():.3f} eV"
+    )
     # Part of the error is one constant per adsorbate: the model's error on the isolated gas molecules of
     # the reference. Site-to-site and surface-to-surface differences do not see it.
     offsets = {name: np.mean([r["ml"] - r["emt"] for r in rows if r["adsorbate"] == name]) for name in args.adsorbates}
     relative = np.array([r["ml"] - r["emt"] - offsets[r["adsorbate"]] for r in rows])
-    print("mean error per adsorbate (gas-reference offset): "
-          + ", ".join(f"{name} {value:+.3f} eV" for name, value in offsets.items()))
+    print(
+        "mean error per adsorbate (gas-reference offset): "
+        + ", ".join(f"{name} {value:+.3f} eV" for name, value in offsets.items())
+    )
     print(f"MAE with that offset removed (relative adsorption energies): {np.abs(relative).mean():.3f} eV")
-    print(f"success (EMT energy of the ML-relaxed structure within 0.1 eV of EMT's relaxed energy): {100 * success:.0f}%")
+    print(
+        f"success (EMT energy of the ML-relaxed structure within 0.1 eV of EMT's relaxed energy): {100 * success:.0f}%"
+    )
     print(f"time: {time.perf_counter() - start:.0f} s")
 
 

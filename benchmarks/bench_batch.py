@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import config_summary, machine_line, markdown_table, median_seconds, speed_model_checkpoint
 from ase import Atoms
 from ase.build import add_adsorbate, bulk, fcc100, fcc111, molecule
 from ase.calculators.calculator import all_changes
-
-from _common import config_summary, machine_line, markdown_table, median_seconds, speed_model_checkpoint
 
 from escn_ase import ESCNCalculator
 

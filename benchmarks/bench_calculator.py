@@ -22,10 +22,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import (
-    PUBLISHED, REPO, fixture_checkpoint, published_config, random_model, reference_python,
-    save_fairchem_layout, structure,
+    PUBLISHED,
+    REPO,
+    fixture_checkpoint,
+    published_config,
+    random_model,
+    reference_python,
+    save_fairchem_layout,
+    structure,
 )
 from ase.io import write
 
@@ -46,9 +51,13 @@ def main() -> None:
     parser.add_argument("--structures", nargs="+", default=["cu111_co_66"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="alternate escn_ase and reference processes this many times; report medians "
-                             "and the median of the per-round speed-ups (robust to a machine whose speed drifts)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate escn_ase and reference processes this many times; report medians "
+        "and the median of the per-round speed-ups (robust to a machine whose speed drifts)",
+    )
     args = parser.parse_args()
 
     ref_python = None if args.no_reference else reference_python()
@@ -77,31 +86,44 @@ def main() -> None:
                     if ref_python is not None:
                         ref_runs.append(run_case(ref_python, "fairchem", theirs, xyz, args.repeats))
                 mine = mine_runs[-1]
-                row = dict(config=config_name, structure=structure_name, atoms=len(atoms), edges=mine["edges"],
-                           ms=float(np.median([r["ms_per_call"] for r in mine_runs])),
-                           rss=max(r["peak_rss_mb"] for r in mine_runs))
+                row = dict(
+                    config=config_name,
+                    structure=structure_name,
+                    atoms=len(atoms),
+                    edges=mine["edges"],
+                    ms=float(np.median([r["ms_per_call"] for r in mine_runs])),
+                    rss=max(r["peak_rss_mb"] for r in mine_runs),
+                )
                 if ref_python is not None:
                     ref = ref_runs[-1]
                     ratios = [r["ms_per_call"] / m["ms_per_call"] for m, r in zip(mine_runs, ref_runs)]
-                    row.update(ref_ms=float(np.median([r["ms_per_call"] for r in ref_runs])),
-                               ref_rss=max(r["peak_rss_mb"] for r in ref_runs),
-                               speedup=float(np.median(ratios)), speedup_min=min(ratios), speedup_max=max(ratios),
-                               dE=abs(mine["energy"] - ref["energy"]),
-                               dF=float(np.abs(np.array(mine["forces"]) - np.array(ref["forces"])).max()))
+                    row.update(
+                        ref_ms=float(np.median([r["ms_per_call"] for r in ref_runs])),
+                        ref_rss=max(r["peak_rss_mb"] for r in ref_runs),
+                        speedup=float(np.median(ratios)),
+                        speedup_min=min(ratios),
+                        speedup_max=max(ratios),
+                        dE=abs(mine["energy"] - ref["energy"]),
+                        dF=float(np.abs(np.array(mine["forces"]) - np.array(ref["forces"])).max()),
+                    )
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
 
-    header = f"| config | structure | atoms | edges | escn_ase ms/call | escn_ase peak RSS MB |"
+    header = "| config | structure | atoms | edges | escn_ase ms/call | escn_ase peak RSS MB |"
     if ref_python is not None:
-        header += " fairchem ms/call | fairchem peak RSS MB | speed-up | memory ratio | max abs dE eV | max abs dF eV/A |"
+        header += (
+            " fairchem ms/call | fairchem peak RSS MB | speed-up | memory ratio | max abs dE eV | max abs dF eV/A |"
+        )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for r in rows:
         line = f"| {r['config']} | {r['structure']} | {r['atoms']} | {r['edges']} | {r['ms']:.0f} | {r['rss']:.0f} |"
         if "ref_ms" in r:
             spread = f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if args.rounds > 1 else ""
-            line += (f" {r['ref_ms']:.0f} | {r['ref_rss']:.0f} | {r['speedup']:.2f}x{spread} |"
-                     f" {r['rss'] / r['ref_rss']:.2f} | {r['dE']:.1e} | {r['dF']:.1e} |")
+            line += (
+                f" {r['ref_ms']:.0f} | {r['ref_rss']:.0f} | {r['speedup']:.2f}x{spread} |"
+                f" {r['rss'] / r['ref_rss']:.2f} | {r['dE']:.1e} | {r['dF']:.1e} |"
+            )
         print(line)
 
 

@@ -43,14 +43,21 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
-from torch.utils.flop_counter import FlopCounterMode
-
 from _common import (
-    PUBLISHED, machine_line, markdown_table, matmul_gflops, matmul_probe_size, median_seconds, published_config,
-    random_model, structure, synchronize,
+    PUBLISHED,
+    machine_line,
+    markdown_table,
+    matmul_gflops,
+    matmul_probe_size,
+    median_seconds,
+    published_config,
+    random_model,
+    structure,
+    synchronize,
 )
 from ase.calculators.calculator import all_changes
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from escn_ase import ESCNCalculator, ESCNConfig, NeighborTieWarning, save_checkpoint
 from escn_ase.batch import pack_structures

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import REPO, fixture_checkpoint, machine_line, markdown_table  # noqa: F401  (REPO: sys.path)
 from ase import Atoms
 
-from _common import REPO, fixture_checkpoint, machine_line, markdown_table  # noqa: F401  (REPO: sys.path)
 import escn_ase.model
 from escn_ase import ESCNCalculator
 from escn_ase.so3 import wigner

@@ -50,9 +50,13 @@ import sys
 
 import numpy as np
 import torch
-
 from _common import (
-    machine_line, markdown_table, matmul_gflops, matmul_probe_size, median_seconds, synchronize,
+    machine_line,
+    markdown_table,
+    matmul_gflops,
+    matmul_probe_size,
+    median_seconds,
+    synchronize,
 )
 from e3nn import o3
 
@@ -153,7 +157,7 @@ def time_forward_backward(function, argument: torch.Tensor, grad: torch.Tensor, 
 
 
 def route_equivariance_error(lmax: int, channels: int) -> float:
-    """max |f(D(R) x, R v) - D(R) f(x, v)| / max |f| of the SO(2) route (float64): checks the wiring."""
+    """Max |f(D(R) x, R v) - D(R) f(x, v)| / max |f| of the SO(2) route (float64): checks the wiring."""
     torch.manual_seed(1)
     routes = Routes(lmax, 16, channels, torch.device("cpu"))
     routes.convolution.double()

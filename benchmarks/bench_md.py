@@ -17,7 +17,8 @@ random weights the forces are tiny and the atoms nearly fly free, so it says lit
 running ``--steps`` timed steps with the model and then with the baseline (order alternating between
 rounds, so a drift of the host's speed hits both alike); prints each round's speed ratio and the median.
 
-Model: ``--checkpoint``, else the default model (``models/escn-emt-small.pt``) if present, else a random conservative model
+Model: ``--checkpoint``, else the default model (``models/escn-emt-small.pt``) if present, else a random
+conservative model
 of ``configs/default_model.yaml``'s architecture, else a random small conservative model
 (``_common.SMALL_CONSERVATIVE``); the choice is printed.  Not a test.
 """
@@ -31,13 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import config_summary, machine_line, markdown_table, speed_model_checkpoint
 from ase import units
 from ase.build import add_adsorbate, fcc111, molecule
 from ase.calculators.emt import EMT
 from ase.md import velocitydistribution
 from ase.md.verlet import VelocityVerlet
-
-from _common import config_summary, machine_line, markdown_table, speed_model_checkpoint
 
 from escn_ase import ESCNCalculator
 
@@ -111,31 +111,50 @@ def main() -> None:
         print(machine_line(args.threads, args.device))
         print(f"# model: {origin}; {config_summary(calc.config)}")
         print(f"# baseline: {args.baseline}; {config_summary(baseline.config)}")
-        print(f"# Cu(111) 4x4x6 + CO, 98 atoms, {edges} edges; NVE VelocityVerlet 1 fs, {args.rounds} paired rounds "
-              f"of {steps} steps, {args.device}")
+        print(
+            f"# Cu(111) 4x4x6 + CO, 98 atoms, {edges} edges; NVE VelocityVerlet 1 fs, {args.rounds} paired rounds "
+            f"of {steps} steps, {args.device}"
+        )
         print()
         ratios = [base / model for model, base in pairs]
-        print(markdown_table(
-            ["round", "model ms/step", "baseline ms/step", "speed ratio (model / baseline)"],
-            [[str(i + 1), f"{1000 * m / steps:.1f}", f"{1000 * b / steps:.1f}", f"{r:.2f}"]
-             for i, ((m, b), r) in enumerate(zip(pairs, ratios))],
-        ))
+        print(
+            markdown_table(
+                ["round", "model ms/step", "baseline ms/step", "speed ratio (model / baseline)"],
+                [
+                    [str(i + 1), f"{1000 * m / steps:.1f}", f"{1000 * b / steps:.1f}", f"{r:.2f}"]
+                    for i, ((m, b), r) in enumerate(zip(pairs, ratios))
+                ],
+            )
+        )
         print()
-        print(f"median speed ratio {np.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}); "
-              f">1: the model is faster")
+        print(
+            f"median speed ratio {np.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}); "
+            f">1: the model is faster"
+        )
         return
     results = [("eSCN (escn_ase)", run_md(calc, steps)), ("ASE EMT", run_md(EMT(), steps))]
 
     print(machine_line(args.threads, args.device))
     print(f"# model: {origin}; {config_summary(calc.config)}")
-    print(f"# Cu(111) 4x4x6 + CO, {results[0][1]['atoms']} atoms, {edges} edges for eSCN; NVE VelocityVerlet 1 fs, "
-          f"{WARMUP_STEPS} warm-up + {steps} timed steps, {args.device}")
+    print(
+        f"# Cu(111) 4x4x6 + CO, {results[0][1]['atoms']} atoms, {edges} edges for eSCN; NVE VelocityVerlet 1 fs, "
+        f"{WARMUP_STEPS} warm-up + {steps} timed steps, {args.device}"
+    )
     print()
-    print(markdown_table(
-        ["calculator", "steps/s", "ms/step", "max abs dE_total per atom (eV)"],
-        [[name, f"{r['steps'] / r['seconds']:.2f}", f"{1000 * r['seconds'] / r['steps']:.1f}", f"{r['drift']:.1e}"]
-         for name, r in results],
-    ))
+    print(
+        markdown_table(
+            ["calculator", "steps/s", "ms/step", "max abs dE_total per atom (eV)"],
+            [
+                [
+                    name,
+                    f"{r['steps'] / r['seconds']:.2f}",
+                    f"{1000 * r['seconds'] / r['steps']:.1f}",
+                    f"{r['drift']:.1e}",
+                ]
+                for name, r in results
+            ],
+        )
+    )
     escn, emt = results[0][1], results[1][1]
     print()
     print(f"eSCN step costs {escn['seconds'] / emt['seconds']:.0f}x an EMT step")

@@ -25,13 +25,13 @@ import logging
 import time
 
 import numpy as np
+from _common import REPO, markdown_table  # noqa: F401  (puts the repository on sys.path)
 from ase import units
 from ase.build import add_adsorbate, fcc111, molecule
 from ase.md import velocitydistribution
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
-from _common import REPO, markdown_table  # noqa: F401  (puts the repository on sys.path)
 from escn_ase import ESCNCalculator
 
 
@@ -111,20 +111,47 @@ def main() -> None:
             finer = run_nve(acetaldehyde(), calc, 0.125, 2 * args.molecule_steps, args.temperature)
             result["refinement"] = result["max_step"] / finer["max_step"]
             name = "CH3CHO (vacuum)"
-        rows.append([
-            name, str(result["atoms"]), f"{result['timestep']}", str(result["steps"]), f"{result['ps']:.2f}",
-            f"{result['drift']:+.4f}", f"{result['excursion']:.3f}", f"{result['median_step']:.1e}",
-            f"{result['max_step']:.1e}", f"{result['ratio']:.1f}",
-            f"{result['refinement']:.1f}" if "refinement" in result else "-", f"{result['temperature']:.0f}",
-            f"{result['speed']:.1f}",
-        ])
-    print(f"# model: {args.checkpoint or 'default model'}; {args.dtype}; NVE velocity Verlet from {args.temperature:.0f} K")
-    print(markdown_table(
-        ["system", "atoms", "timestep fs", "steps", "ps", "drift meV/atom/ps", "max excursion meV/atom",
-         "median |dE| per step (eV)", "largest |dE| per step (eV)", "largest / median",
-         "largest step / largest at dt/2 (smooth: ~8)", "mean T (K)", "steps/s"],
-        rows,
-    ))
+        rows.append(
+            [
+                name,
+                str(result["atoms"]),
+                f"{result['timestep']}",
+                str(result["steps"]),
+                f"{result['ps']:.2f}",
+                f"{result['drift']:+.4f}",
+                f"{result['excursion']:.3f}",
+                f"{result['median_step']:.1e}",
+                f"{result['max_step']:.1e}",
+                f"{result['ratio']:.1f}",
+                f"{result['refinement']:.1f}" if "refinement" in result else "-",
+                f"{result['temperature']:.0f}",
+                f"{result['speed']:.1f}",
+            ]
+        )
+    print(
+        f"# model: {args.checkpoint or 'default model'}; {args.dtype}; "
+        f"NVE velocity Verlet from {args.temperature:.0f} K"
+    )
+    print(
+        markdown_table(
+            [
+                "system",
+                "atoms",
+                "timestep fs",
+                "steps",
+                "ps",
+                "drift meV/atom/ps",
+                "max excursion meV/atom",
+                "median |dE| per step (eV)",
+                "largest |dE| per step (eV)",
+                "largest / median",
+                "largest step / largest at dt/2 (smooth: ~8)",
+                "mean T (K)",
+                "steps/s",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

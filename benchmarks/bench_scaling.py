@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import config_summary, machine_line, markdown_table, speed_model_checkpoint
 
 SIZES = (100, 500, 1000, 2000, 5000, 10000)

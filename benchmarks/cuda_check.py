@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import REPO, published_config, random_model, structure
 from ase.calculators.calculator import all_changes
 from ase.io import read
-
-from _common import REPO, published_config, random_model, structure
 
 sys.path.insert(0, str(REPO))
 from escn_ase import ESCNCalculator, save_checkpoint  # noqa: E402
@@ -52,7 +51,10 @@ def parity(fixtures: Path) -> bool:
 
 
 def timing(repeats: int, tmp: Path) -> None:
-    print("\n| config | structure | atoms | edges | ms/call (CUDA, float32) | peak GPU memory MB |\n|---|---|---|---|---|---|")
+    print(
+        "\n| config | structure | atoms | edges | ms/call (CUDA, float32) | peak GPU memory MB |"
+        "\n|---|---|---|---|---|---|"
+    )
     for config_name in ("L4-M2-Lay12", "L6-M3-Lay20"):
         path = tmp / f"{config_name}.pt"
         save_checkpoint(path, random_model(published_config(config_name)), elements=list(range(1, 90)))
@@ -70,7 +72,10 @@ def timing(repeats: int, tmp: Path) -> None:
                 torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
             peak = torch.cuda.max_memory_allocated() / 2**20
-            print(f"| {config_name} | {structure_name} | {len(atoms)} | {edges} | {1000 * np.median(times):.1f} | {peak:.0f} |")
+            print(
+                f"| {config_name} | {structure_name} | {len(atoms)} | {edges} | "
+                f"{1000 * np.median(times):.1f} | {peak:.0f} |"
+            )
 
 
 def main() -> None:

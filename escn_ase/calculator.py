@@ -73,7 +73,12 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 # Spellings other ASE calculators use for the same settings (fairchem's OCPCalculator, MACE's MACECalculator).
-_ALIASES = {"checkpoint_path": "checkpoint", "model": "checkpoint", "model_path": "checkpoint", "default_dtype": "dtype"}
+_ALIASES = {
+    "checkpoint_path": "checkpoint",
+    "model": "checkpoint",
+    "model_path": "checkpoint",
+    "default_dtype": "dtype",
+}
 # Keywords of ase's Calculator base class that are passed on to it.
 _ASE_KEYWORDS = ("restart", "ignore_bad_restart_file", "label", "atoms", "directory")
 # Settings fixed when the model is loaded: changing one means building a new calculator.
@@ -174,8 +179,12 @@ class ESCNCalculator(Calculator):
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
         _check_settings(
-            values["checkpoint"], values["device"], values["edge_chunk_size"], values["memory_fraction"],
-            values["checkpoint_layers"], values["threads"],
+            values["checkpoint"],
+            values["device"],
+            values["edge_chunk_size"],
+            values["memory_fraction"],
+            values["checkpoint_layers"],
+            values["threads"],
         )
         self.device = resolve_device(values["device"])
         self.dtype = _DTYPES[dtype]
@@ -228,8 +237,9 @@ class ESCNCalculator(Calculator):
             if name in changed:
                 setattr(self, name, changed[name])
         if changed:
-            _check_settings(None, self.device, self.edge_chunk_size, self.memory_fraction, self.checkpoint_layers,
-                            self.threads)
+            _check_settings(
+                None, self.device, self.edge_chunk_size, self.memory_fraction, self.checkpoint_layers, self.threads
+            )
         return changed
 
     def __getstate__(self) -> dict:
@@ -278,7 +288,8 @@ class ESCNCalculator(Calculator):
             structure = atoms if atoms is not None else self.atoms
             if structure is not None and not bool(np.all(structure.pbc)):
                 raise PropertyNotImplementedError(
-                    f"stress is defined for 3D-periodic cells only: this structure has pbc={tuple(bool(p) for p in structure.pbc)} "
+                    "stress is defined for 3D-periodic cells only: this structure has "
+                    f"pbc={tuple(bool(p) for p in structure.pbc)} "
                     "(a slab or molecule has no volume to divide by); use a fully periodic cell (pbc=True) for "
                     "stress and cell relaxations"
                 )
@@ -344,7 +355,9 @@ class ESCNCalculator(Calculator):
             logger.info(
                 "%d atoms: the autograd graph of all layers (about %.1f GiB) would not fit in %.1f GiB; "
                 "recomputing each layer in the backward pass instead",
-                batch.n_atoms, all_layers / 2**30, budget / 2**30,
+                batch.n_atoms,
+                all_layers / 2**30,
+                budget / 2**30,
             )
         needed = estimate.total(chunk, checkpoint_layers=checkpoint)
         if needed > budget:
@@ -376,7 +389,10 @@ class ESCNCalculator(Calculator):
         with torch_threads(self.threads):
             if self.conservative:
                 out = self.model.predict(
-                    **batch.model_inputs(), cells=batch.cells, compute_stress=compute_stress, edge_chunk_size=chunk,
+                    **batch.model_inputs(),
+                    cells=batch.cells,
+                    compute_stress=compute_stress,
+                    edge_chunk_size=chunk,
                     checkpoint_layers=checkpoint,
                 )
             else:
@@ -435,7 +451,10 @@ class ESCNCalculator(Calculator):
         def flush() -> None:
             if group:
                 batch = pack_structures(
-                    [structures[i] for i in group], self.config, self.device, self.dtype,
+                    [structures[i] for i in group],
+                    self.config,
+                    self.device,
+                    self.dtype,
                     graphs=[graphs[i] for i in group],
                 )
                 results.extend(self._run(batch, compute_stress))

@@ -14,7 +14,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
+        raise ValueError(
+            f"device {device!r} is not a device torch knows: use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from error
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device {device!r}: escn_ase runs on 'cpu' or 'cuda' devices ('auto' picks one)")
     if resolved.type == "cuda" and not torch.cuda.is_available():

@@ -30,11 +30,16 @@ import torch
 import torch.utils.checkpoint
 
 from .nn import EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, GaussianBasis, LayerBlock, cosine_cutoff_envelope
-from .so3 import coefficient_layout, edge_rotation_matrices, sphere_sample_points
 from .nn.edge_groups import group_edges
 from .nn.first_layer import order_rows, pad_order_rows
 from .nn.repulsion import ZBLRepulsion
-from .so3 import spherical_harmonics_unnormalized, wigner_d_rows
+from .so3 import (
+    coefficient_layout,
+    edge_rotation_matrices,
+    sphere_sample_points,
+    spherical_harmonics_unnormalized,
+    wigner_d_rows,
+)
 
 __all__ = ["ESCNConfig", "ESCN", "ENERGY_SCALE"]
 
@@ -97,7 +102,7 @@ class ESCNConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ESCNConfig":
+    def from_dict(cls, values: dict) -> ESCNConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -111,7 +116,7 @@ MAX_SPHERE_SAMPLES = 100_000
 MAX_BASIS_FUNCTIONS = 10_000
 
 
-def _config_problems(c: "ESCNConfig") -> list[str]:
+def _config_problems(c: ESCNConfig) -> list[str]:
     """One line per field of ``c`` that has the wrong type or a value no model can have."""
     problems = []
 

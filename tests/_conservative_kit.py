@@ -102,7 +102,7 @@ PERIODIC_STRUCTURES = {
 
 
 def closest_pair_to_cutoff(atoms: Atoms, cutoff: float) -> float:
-    """min over pairs (periodic images included) of |r - cutoff| (A): for failure messages, because an
+    """Min over pairs (periodic images included) of |r - cutoff| (A): for failure messages, because an
     envelope that is only C^1 at the cutoff gives O(eps) finite-difference errors for a pair sitting there."""
     distances = neighbor_list("d", atoms, cutoff + 1.0)
     return float(np.abs(distances - cutoff).min()) if len(distances) else np.inf
@@ -182,7 +182,7 @@ def frame_switch_violation(calc, atoms: Atoms, index: int, normal, step: float =
 
 # ---------------------------------------------------------------------------------------------- (b, c) FD
 def force_fd_error(calc, atoms: Atoms, eps: float) -> tuple[float, float]:
-    """max |F - F_central_difference(eps)| (eV/A) and max |F|."""
+    """Max |F - F_central_difference(eps)| (eV/A) and max |F|."""
     _, forces, _ = evaluate(calc, atoms)
     atoms = atoms.copy()
     atoms.calc = calc
@@ -191,7 +191,7 @@ def force_fd_error(calc, atoms: Atoms, eps: float) -> tuple[float, float]:
 
 
 def stress_fd_error(calc, atoms: Atoms, eps: float = 1e-6) -> tuple[float, float]:
-    """max |sigma - sigma_central_difference(strain eps)| (eV/A^3, Voigt) and max |sigma|."""
+    """Max |sigma - sigma_central_difference(strain eps)| (eV/A^3, Voigt) and max |sigma|."""
     atoms = atoms.copy()
     atoms.calc = calc
     stress = atoms.get_stress(voigt=True)

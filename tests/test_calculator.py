@@ -6,11 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _reference import small_fixture
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.calculators.calculator import PropertyNotImplementedError
 
-from _reference import small_fixture
 from escn_ase import (
     ESCNCalculator,
     InvalidStructureError,

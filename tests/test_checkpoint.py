@@ -4,10 +4,10 @@ import copy
 
 import pytest
 import torch
+from _reference import small_fixture
 from ase.build import molecule
 
-from _reference import small_fixture
-from escn_ase import CheckpointError, ESCN, ESCNCalculator, ESCNConfig, load_checkpoint, save_checkpoint
+from escn_ase import ESCN, CheckpointError, ESCNCalculator, ESCNConfig, load_checkpoint, save_checkpoint
 from escn_ase.checkpoint import escn_config_from_fairchem
 
 

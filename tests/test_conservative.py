@@ -16,8 +16,17 @@ CUTOFF = 4.0
 def calc(tmp_path_factory):
     torch.manual_seed(11)
     config = ESCNConfig(
-        num_layers=2, lmax=2, mmax=1, sphere_channels=8, hidden_channels=16, edge_channels=8, cutoff=CUTOFF,
-        max_neighbors=None, num_sphere_samples=24, distance_resolution=0.1, forces="conservative",
+        num_layers=2,
+        lmax=2,
+        mmax=1,
+        sphere_channels=8,
+        hidden_channels=16,
+        edge_channels=8,
+        cutoff=CUTOFF,
+        max_neighbors=None,
+        num_sphere_samples=24,
+        distance_resolution=0.1,
+        forces="conservative",
         smooth_cutoff=True,
     )
     model = ESCN(config)
@@ -108,7 +117,11 @@ def test_checkpointed_layers_and_edge_chunks_give_the_same_forces_and_stress(cal
     """Recomputing layers in the backward pass, or chunking edges under autograd, changes memory, not results."""
     atoms = bulk_cuo.repeat((2, 1, 1))
     reference = calc.evaluate([atoms], compute_stress=True)[0]
-    for settings in ({"checkpoint_layers": True}, {"edge_chunk_size": 29}, {"edge_chunk_size": 29, "checkpoint_layers": True}):
+    for settings in (
+        {"checkpoint_layers": True},
+        {"edge_chunk_size": 29},
+        {"edge_chunk_size": 29, "checkpoint_layers": True},
+    ):
         other = _same_model(calc, **settings).evaluate([atoms], compute_stress=True)[0]
         assert abs(other["energy"] - reference["energy"]) < 1e-10, settings
         np.testing.assert_allclose(other["forces"], reference["forces"], atol=1e-10, err_msg=str(settings))

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 import pytest
+from ase import Atoms
 from ase.calculators.emt import EMT
 from ase.io import write
 
@@ -134,7 +134,12 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
         else:
             assert set(atoms.get_chemical_symbols()) <= ALLOWED_ELEMENTS - {"H", "C", "N", "O"}
         if atoms.info["family"] == "site_relax":  # one atom relaxed from a named site of a (111) surface
-            assert atoms.info["adsorbate"] in ("H", "O", "N", "C") and atoms.info["site"] in ("ontop", "bridge", "fcc", "hcp")
+            assert atoms.info["adsorbate"] in ("H", "O", "N", "C") and atoms.info["site"] in (
+                "ontop",
+                "bridge",
+                "fcc",
+                "hcp",
+            )
 
 
 def test_manifest_counts_agree_with_the_files(tiny, tiny_frames):

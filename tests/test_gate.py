@@ -18,8 +18,8 @@ import escn_ase.model as model_module
 from escn_ase import ESCN, ESCNConfig
 from escn_ase.nn.gate import EdgeFrameGate, NodeGate
 from escn_ase.nn.grid_silu import grid_silu
-from escn_ase.training.initial_weights import lecun_initialise
 from escn_ase.so3 import coefficient_layout, from_grid_matrix, to_grid_matrix, wigner_d_rows
+from escn_ase.training.initial_weights import lecun_initialise
 
 
 def _about_polar_axis(angle: float) -> torch.Tensor:

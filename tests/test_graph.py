@@ -85,7 +85,7 @@ def test_deterministic_order():
 
 @pytest.mark.parametrize("pbc", [(False, False, True), (True, True, False)])
 def test_partially_periodic_structures_with_atoms_far_apart_along_open_axes(pbc):
-    """vesin died with SIGFPE for a 1D-periodic cell with atoms thousands of A apart along the open axes."""
+    """Vesin died with SIGFPE for a 1D-periodic cell with atoms thousands of A apart along the open axes."""
     positions = [[9000.0, 9000.0, 9000.0], [0.0, 0.0, 0.0], [0.0, 0.4, 0.5], [3.0, 0.0, 0.5]]
     atoms = Atoms("Cu4", positions=positions, cell=np.eye(3) * 2.5, pbc=pbc)
     graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=4.9)

@@ -9,7 +9,7 @@ from escn_ase.so3 import from_grid_matrix, to_grid_matrix
 
 
 def _plain(x, to_grid, from_grid):
-    """x (n_edges, n_coeffs, C)."""
+    """X (n_edges, n_coeffs, C)."""
     return from_grid.t() @ torch.nn.functional.silu(to_grid @ x)
 
 

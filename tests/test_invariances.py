@@ -4,11 +4,11 @@ import logging
 
 import numpy as np
 import pytest
+from _reference import small_fixture
 from ase.build import bulk, fcc111
 from ase.io import read
 from scipy.spatial.transform import Rotation
 
-from _reference import small_fixture
 from escn_ase import ESCNCalculator
 
 # eSCN is only approximately rotation-equivariant (global S2 grids, fixed sphere points, truncated

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from _reference import small_fixture
 from ase.io import read
 
-from _reference import small_fixture
 from escn_ase import ESCNCalculator
 
 ENERGY_TOLERANCE = 1e-4  # eV

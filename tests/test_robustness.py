@@ -24,7 +24,7 @@ def calc64():
 
 
 def test_parallel_periodic_cell_vectors_are_refused(calc):
-    """ase's complete_cell turned these into a NaN row and the neighbour search died with SIGFPE."""
+    """Ase's complete_cell turned these into a NaN row and the neighbour search died with SIGFPE."""
     atoms = Atoms("Cu", cell=[[3, 0, 0], [6, 0, 0], [0, 0, 0]], pbc=(True, True, False))
     atoms.calc = calc
     with pytest.raises(InvalidStructureError, match="cell vectors 0 and 1 are parallel"):

@@ -19,15 +19,15 @@ What each check guards:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+import _conservative_kit as kit
 import numpy as np
 import pytest
 import torch
 from ase.stress import full_3x3_to_voigt_6_stress
 
-import _conservative_kit as kit
 from escn_ase import ESCNCalculator
 
 

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from _reference import REPO_ROOT, small_fixture
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 from ase.calculators.emt import EMT
@@ -20,7 +21,6 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from _reference import REPO_ROOT, small_fixture
 from escn_ase import ESCNCalculator, load_checkpoint
 from escn_ase.cli import main as cli_main
 from escn_ase.model import ENERGY_SCALE
@@ -37,9 +37,7 @@ from escn_ase.training import (
     train,
 )
 
-TINY_MODEL = dict(
-    num_layers=2, lmax=2, mmax=1, sphere_channels=8, hidden_channels=16, edge_channels=8, cutoff=4.0
-)
+TINY_MODEL = dict(num_layers=2, lmax=2, mmax=1, sphere_channels=8, hidden_channels=16, edge_channels=8, cutoff=4.0)
 
 
 # ---------------------------------------------------------------------- data
@@ -295,9 +293,7 @@ def test_training_run_writes_every_output(trained_run):
     # The buffers hold the fitted output scaling recorded in the metadata.
     scaling = meta["output_scaling"]
     assert float(loaded.model.energy_scale) == pytest.approx(scaling["energy_scale"], rel=1e-6)
-    assert float(loaded.model.element_references[29]) == pytest.approx(
-        scaling["element_references_ev"]["Cu"], abs=1e-5
-    )
+    assert float(loaded.model.element_references[29]) == pytest.approx(scaling["element_references_ev"]["Cu"], abs=1e-5)
 
 
 def test_test_metrics_agree_with_the_calculator(trained_run, dataset):
@@ -373,7 +369,10 @@ def test_fine_tuning_refits_references_to_a_shifted_energy_zero(trained_run, dat
 
     def references(train_file, output):
         config = _config(
-            dataset, output, init_checkpoint=str(trained_run / "best.pt"), model={},
+            dataset,
+            output,
+            init_checkpoint=str(trained_run / "best.pt"),
+            model={},
         )
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, train=str(train_file)))
         trainer = Trainer(config)
@@ -436,13 +435,19 @@ def test_fine_tuning_the_shipped_model_keeps_what_it_knew(tmp_path):
     new.mkdir()
     write(new / "train.extxyz", _emt_structures(25, seed=11))
     write(new / "val.extxyz", _emt_structures(6, seed=12))
-    config = TrainConfig.from_dict(dict(
-        data=dict(train=str(new / "train.extxyz"), val=str(new / "val.extxyz")),
-        init_checkpoint=str(default_model_path()),
-        retain=dict(train=str(original / "train.extxyz"), test=str(original / "test.extxyz"), share=0.5),
-        epochs=2, batch_size=8, output_dir=str(tmp_path / "run"), progress_bar=False,
-        optimizer=dict(lr=1e-3), schedule=dict(warmup_epochs=0.5),
-    ))
+    config = TrainConfig.from_dict(
+        dict(
+            data=dict(train=str(new / "train.extxyz"), val=str(new / "val.extxyz")),
+            init_checkpoint=str(default_model_path()),
+            retain=dict(train=str(original / "train.extxyz"), test=str(original / "test.extxyz"), share=0.5),
+            epochs=2,
+            batch_size=8,
+            output_dir=str(tmp_path / "run"),
+            progress_bar=False,
+            optimizer=dict(lr=1e-3),
+            schedule=dict(warmup_epochs=0.5),
+        )
+    )
     trainer = Trainer(config)
     assert trainer.data_info["retained_train"]["structures"] == 25
     metrics = trainer.run()
@@ -459,7 +464,9 @@ def test_fine_tuning_keeps_references_the_new_data_cannot_determine(trained_run,
     frames = [a for a in read_labelled_structures(dataset / "train.extxyz") if a.info.get("family") == "ptcu"][:2]
     write(one_composition / "train.extxyz", frames)
     config = _config(dataset, tmp_path / "run", init_checkpoint=str(trained_run / "best.pt"), model={})
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, train=str(one_composition / "train.extxyz")))
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, train=str(one_composition / "train.extxyz"))
+    )
     trainer = Trainer(config)
     assert trainer.scaling["element_references_fit"] == "new elements"
     original = load_checkpoint(trained_run / "best.pt").model.element_references

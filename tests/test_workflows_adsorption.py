@@ -200,8 +200,18 @@ def test_a_screening_whose_jobs_all_failed_raises(tmp_path):
     from escn_ase.errors import ScreeningError
 
     with pytest.raises(ScreeningError, match="all 3 job"):
-        screen_adsorption(["Cu(111)"], ["O"], calculator=_broken_calculator, output_dir=tmp_path, n_workers=0,
-                          site_types=("hollow",), max_sites_per_type=1, layers=3, size=(2, 2), progress=False)
+        screen_adsorption(
+            ["Cu(111)"],
+            ["O"],
+            calculator=_broken_calculator,
+            output_dir=tmp_path,
+            n_workers=0,
+            site_types=("hollow",),
+            max_sites_per_type=1,
+            layers=3,
+            size=(2, 2),
+            progress=False,
+        )
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(records) == 3 and all(r["status"] == "failed" for r in records)
     assert "no calculator today" in records[0]["error"]
@@ -222,10 +232,18 @@ def test_screening_from_a_script_with_and_without_main_guard(tmp_path, guarded):
     import subprocess
     import sys
 
-    script = _SCRIPT.format(call='if __name__ == "__main__":\n    ' if guarded else "", indent="    " if guarded else "")
+    script = _SCRIPT.format(
+        call='if __name__ == "__main__":\n    ' if guarded else "", indent="    " if guarded else ""
+    )
     (tmp_path / "screen.py").write_text(script)
-    run = subprocess.run([sys.executable, "screen.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, "screen.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("rows written") == 1  # the script ran once, not once more per worker
     assert ("outside an `if __name__" in run.stderr) is not guarded

@@ -11,8 +11,7 @@ from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.io import read, write
 
-from escn_ase.cli import main
-from escn_ase.cli import read_structure
+from escn_ase.cli import main, read_structure
 
 
 @pytest.mark.parametrize(
@@ -141,8 +140,9 @@ def test_runtime_errors_print_one_line_and_exit_1(argv, message, tmp_path, capsy
     assert main(argv) == 1
     error_lines = capsys.readouterr().err.strip().splitlines()
     assert len(error_lines) == 1 and error_lines[0].startswith("escn-ase: error: ") and message in error_lines[0]
-    with pytest.raises(Exception):  # --debug: the exception itself, with its traceback
+    with pytest.raises(Exception) as raised:  # noqa: B017  --debug: the exception itself, with its traceback
         main(["--debug", *argv])
+    assert message in str(raised.value) or message in type(raised.value).__name__
 
 
 def test_version(capsys):

@@ -46,6 +46,7 @@ _ESCN_DEFAULTS = dict(
 
 
 def is_fairchem_checkpoint(data: dict) -> bool:
+    """Whether a loaded file is a fairchem/OCP trainer checkpoint (``state_dict`` and a ``config`` dict)."""
     return "state_dict" in data and isinstance(data.get("config"), dict)
 
 

@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 
 
 def is_native_checkpoint(data: dict) -> bool:
+    """Whether a loaded file is in escn_ase's own format."""
     return data.get("format") == FORMAT_NAME
 
 
@@ -51,9 +52,12 @@ def save_checkpoint(
 
 
 def load_native_checkpoint(data: dict, path: str) -> LoadedModel:
+    """The model of an escn_ase-format file, every key, the weights' sha256 and their values checked."""
     version = data.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: escn_ase checkpoint format version {version!r}; this reader knows {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path}: escn_ase checkpoint format version {version!r}; this reader knows {FORMAT_VERSION}"
+        )
     for key in ("config", "state_dict", "elements"):
         if key not in data:
             raise CheckpointError(f"{path}: escn_ase checkpoint lacks {key!r}")

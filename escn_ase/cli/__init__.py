@@ -16,6 +16,7 @@ COMMANDS = (info, evaluate, train, generate_data, relax, md, adsorb, phonons, do
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``escn-ase`` argument parser with every command registered."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(

@@ -28,7 +28,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """``--checkpoint/-c``, ``--device``, ``--dtype``, ``--threads``: the options of every command that loads a model."""
+    """``--checkpoint/-c``, ``--device``, ``--dtype``, ``--threads``: the options of every command that
+    loads a model."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--checkpoint",

@@ -12,6 +12,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ..workflows._common import CalculatorFactory
     from ..workflows.adsorption import screen_adsorption
 
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         flag = "all sites flagged" if minimum["all_sites_flagged"] else ""
         site = f"{minimum['site']}{minimum['site_index']}"
         print(
-            f"{minimum['surface']:>12} {minimum['adsorbate']:>9} {site:>10} {minimum['adsorption_energy']:>11.3f}  {flag}"
+            f"{minimum['surface']:>12} {minimum['adsorbate']:>9} {site:>10} "
+            f"{minimum['adsorption_energy']:>11.3f}  {flag}"
         )
     print(
         f"jobs: {result.n_jobs} total, {result.n_done_before} done before, {result.n_run} run now, "

@@ -10,6 +10,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import read, write
 

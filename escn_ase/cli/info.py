@@ -11,6 +11,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ..calculator import ESCNCalculator
 
     calc = ESCNCalculator(args.checkpoint, **calculator_kwargs(args))

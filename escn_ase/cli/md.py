@@ -11,6 +11,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ..workflows.md import run_md
 
     atoms = read_structure(args.structure, args.index)

@@ -12,6 +12,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ..workflows.phonons import compute_phonons
 
     if bool(args.structure) == bool(args.bulk):

@@ -12,6 +12,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     from ase.io import write
 
     from ..workflows.relax import relax

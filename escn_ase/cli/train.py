@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; returns the exit status."""
     import logging
 
     from ..training import load_config, train

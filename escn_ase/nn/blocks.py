@@ -79,9 +79,7 @@ class EdgeBlock(torch.nn.Module):
     ) -> torch.Tensor:
         """-> ``(n_edges, edge_channels)``."""
         hidden = silu(
-            self.source_embedding(source_numbers)
-            + self.target_embedding(target_numbers)
-            + self.fc1_dist(radial_basis)
+            self.source_embedding(source_numbers) + self.target_embedding(target_numbers) + self.fc1_dist(radial_basis)
         )
         return silu(self.fc1_edge_attr(hidden))
 
@@ -170,7 +168,9 @@ class MessageBlock(torch.nn.Module):
         """Messages of one chunk rotated back and summed per target atom, ``(n_chunk_atoms, n_coeffs, C)``."""
         n_edges, channels = chunk.source.shape[0], x.shape[2]
         edge_scalars = self.edge_block(
-            chunk.radial_basis, atomic_numbers.index_select(0, chunk.source), atomic_numbers.index_select(0, chunk.target)
+            chunk.radial_basis,
+            atomic_numbers.index_select(0, chunk.source),
+            atomic_numbers.index_select(0, chunk.target),
         )
         gate_weight, gate_bias, gate_sizes = gate_layer
         gates = _silu_fresh(torch.addmm(gate_bias, edge_scalars, gate_weight.t())).split(gate_sizes, dim=1)

@@ -75,6 +75,8 @@ class PaddedOrderRows:
 
 
 def pad_order_rows(rows: Sequence[Sequence[torch.Tensor]], groups: EdgeGroups) -> PaddedOrderRows:
+    """Each order's per-edge frame rows ``(n_edges, n_rows, n_coeffs)`` laid out per group of edges:
+    ``(n_groups, width * n_rows, n_coeffs)``, with zero rows where a group has fewer than ``width`` edges."""
     padded = []
     for per_order in rows:
         padded.append(

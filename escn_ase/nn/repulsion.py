@@ -59,7 +59,9 @@ class ZBLRepulsion(torch.nn.Module):
         radii = torch.as_tensor(covalent_radii[:max_num_elements], dtype=torch.float64)
         self.register_buffer("covalent_radii", radii, persistent=False)
 
-    def forward(self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor
+    ) -> torch.Tensor:
         """atomic_numbers ``(n_atoms,)``, edge_index ``(2, n_edges)`` [source; target], edge_vectors
         ``(n_edges, 3)`` -> ``(n_atoms,)`` energies in eV, in the dtype of ``edge_vectors``."""
         n_atoms = atomic_numbers.shape[0]

@@ -21,7 +21,7 @@ def tensor_cache(function: Callable[..., T]) -> Callable[..., T]:
     autograd pass (conservative forces, training) that receives it from the cache.
     """
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     @functools.wraps(function)
     def cached(*args):
         with torch.inference_mode(False), torch.no_grad():

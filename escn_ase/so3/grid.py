@@ -14,7 +14,6 @@ import math
 import torch
 
 from .cache import tensor_cache
-
 from .layout import coefficient_layout
 
 __all__ = ["grid_resolution", "to_grid_matrix", "from_grid_matrix", "sphere_sample_points"]

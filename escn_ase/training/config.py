@@ -269,7 +269,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from plain values (parsed YAML), naming every unknown key and mistyped value."""
         return _build_dataclass(cls, values, "")
 

@@ -30,17 +30,17 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from ..device import resolve_device
 from ..checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from ..device import resolve_device
 from ..model import ESCN, ESCNConfig
 from .config import TrainConfig, TrainingConfigError, save_config
 from .data import StructureSet, TrainingBatch, read_labelled_structures
 from .ema import WeightAverage
+from .initial_weights import lecun_initialise, transfer_weights
 from .metrics import batch_loss, evaluate, predict_batch
 from .plots import plot_learning_curve
 from .scaling import choose_energy_scale, fit_element_references, references_determined
 from .schedule import LearningRateSchedule
-from .initial_weights import lecun_initialise, transfer_weights
 
 __all__ = ["Trainer", "train", "TRAINING_STATE_FORMAT"]
 
@@ -97,9 +97,7 @@ class Trainer:
         self.model_config = model_config
 
         self.train_set, self.val_set, self.test_set, self.data_info = self._load_data(model_config)
-        self.elements = (
-            [int(z) for z in saved["elements"]] if saved is not None else self._covered_elements(source)
-        )
+        self.elements = [int(z) for z in saved["elements"]] if saved is not None else self._covered_elements(source)
         self._check_elements()
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -122,7 +120,8 @@ class Trainer:
                     source.model.to(device=self.device, dtype=self.dtype)
                 )
                 logger.info(
-                    "retained test split before fine-tuning (%s as loaded): energy MAE %.3g meV/atom, force MAE %.4g eV/A",
+                    "retained test split before fine-tuning (%s as loaded): energy MAE %.3g meV/atom, "
+                    "force MAE %.4g eV/A",
                     source.path,
                     self.retained_before["energy_mae_mev_per_atom"],
                     self.retained_before["forces_mae_ev_per_a"],
@@ -197,8 +196,12 @@ class Trainer:
             wanted = min(len(retained), round(retain.share / (1.0 - retain.share) * len(train_structures)))
             order = np.random.default_rng([self.config.seed, 1]).permutation(len(retained))[:wanted]
             info["retained_train"] = {"file": retain.train, "share": retain.share, "structures": int(wanted)}
-            logger.info("fine-tuning keeps %d structures of %s in the training set (share %.2f)",
-                        wanted, retain.train, retain.share)
+            logger.info(
+                "fine-tuning keeps %d structures of %s in the training set (share %.2f)",
+                wanted,
+                retain.train,
+                retain.share,
+            )
             new_structures = StructureSet(train_structures, model_config, "new")
             self.new_train_counts = new_structures  # the compositions of the user's own data
             train_structures = list(train_structures) + [retained[i] for i in sorted(order.tolist())]
@@ -209,7 +212,9 @@ class Trainer:
             test_set = StructureSet(read_labelled_structures(data.test, **keys), model_config, "test")
         self.retained_test_set = None
         if retain.test:
-            self.retained_test_set = StructureSet(read_labelled_structures(retain.test, **keys), model_config, "retained test")
+            self.retained_test_set = StructureSet(
+                read_labelled_structures(retain.test, **keys), model_config, "retained test"
+            )
         info["split_counts"] = {
             "train": len(train_set),
             "val": len(val_set),
@@ -337,7 +342,9 @@ class Trainer:
         return "new elements"
 
     def _retained_test_metrics(self, model: ESCN) -> dict:
-        return evaluate(model, self.retained_test_set, self.config.loss, self.config.batch_size, self.device, self.dtype)
+        return evaluate(
+            model, self.retained_test_set, self.config.loss, self.config.batch_size, self.device, self.dtype
+        )
 
     def _energies(self, model: ESCN, data: StructureSet) -> np.ndarray:
         """``(n_structures,)`` energies of ``model`` on ``data``, no gradients."""
@@ -538,7 +545,9 @@ class Trainer:
         _atomic(
             self.best_path,
             lambda path: save_checkpoint(
-                path, model if model is not None else self.ema.model, self.elements,
+                path,
+                model if model is not None else self.ema.model,
+                self.elements,
                 self._metadata(test_metrics, stopped_by),
             ),
         )

@@ -61,7 +61,11 @@ def md_log_figure(
     temperature_axis.plot(time_ps, [r["temperature_K"] for r in rows], color="tab:red", label="T")
     if target_temperature_K is not None:
         temperature_axis.axhline(
-            target_temperature_K, color="black", linestyle="--", linewidth=1.0, label=f"target {target_temperature_K:g} K"
+            target_temperature_K,
+            color="black",
+            linestyle="--",
+            linewidth=1.0,
+            label=f"target {target_temperature_K:g} K",
         )
         temperature_axis.legend(loc="best", fontsize="small")
     temperature_axis.set_ylabel("T (K)")
@@ -109,11 +113,18 @@ def adsorption_minima_figure(
         for bar, minimum in zip(bars, found):
             if minimum is None:
                 continue
-            site = f"{minimum['site']}{minimum.get('site_index', '')}" + (" (flagged)" if minimum.get("all_sites_flagged") else "")
+            site = f"{minimum['site']}{minimum.get('site_index', '')}" + (
+                " (flagged)" if minimum.get("all_sites_flagged") else ""
+            )
             height = bar.get_height()
             axis.annotate(
-                site, (bar.get_x() + bar.get_width() / 2, height), xytext=(0, -3 if height < 0 else 3),
-                textcoords="offset points", ha="center", va="top" if height < 0 else "bottom", fontsize="x-small",
+                site,
+                (bar.get_x() + bar.get_width() / 2, height),
+                xytext=(0, -3 if height < 0 else 3),
+                textcoords="offset points",
+                ha="center",
+                va="top" if height < 0 else "bottom",
+                fontsize="x-small",
                 rotation=90,
             )
     axis.axhline(0.0, color="black", linewidth=0.8)
