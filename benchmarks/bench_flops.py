@@ -10,10 +10,9 @@ max_neighbors = 20).
 Two analytic counts (2 FLOPs per multiply-add, matrix products only; elementwise work, gathers
 and the Gaussian basis are well under 1% of the FLOPs, though not of the time):
 
-* **reference algorithm**: what fairchem's eSCN computes (and escn_ase did before the first
-  SO(2) layer moved to the nodes): every edge rotates both of its atoms' coefficients into its
-  frame, applies the first and second SO(2) layers of each order, the edge-frame grid SiLU and
-  rotates back.  This is the "about 150 GFLOP" of the issue.
+* **reference algorithm**: what fairchem's eSCN computes: every edge rotates both of its atoms'
+  coefficients into its frame, applies the first and second SO(2) layers of each order, the
+  edge-frame grid SiLU and rotates back.
 * **escn_ase**: the same function computed in another order.  The first SO(2) layer is applied
   once per atom and degree (``node projections``) and each edge only contracts its frame rows
   with its atom's projection (``edge contractions``, padded per atom); rotating back and summing

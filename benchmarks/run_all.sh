@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 mkdir -p results
 run() { name=$1; shift; echo "== $name: $*"; { echo "<!-- python $* ($(date -u +%F)) -->"; python "$@"; } > "results/$name.md" 2> "results/$name.log"; tail -n 25 "results/$name.md"; }
-run calculator bench_calculator.py --configs L4-M2-Lay12 L6-M3-Lay20 --structures cu111_co_66 --repeats 3 --rounds 3
+run calculator bench_calculator.py --configs L4-M2-Lay12 L6-M3-Lay20 --structures cu111_co_66 --repeats 3 --rounds 5
 run calculator_198 bench_calculator.py --configs L4-M2-Lay12 L6-M3-Lay20 --structures cu111_co_198 --repeats 2
 run flops bench_flops.py
 run kernel bench_kernel.py
