@@ -124,3 +124,30 @@ def test_sphere_points_are_density_weighted_fibonacci_points():
     assert abs(norms.mean().item() - 1.0) < 0.02
     with pytest.raises(ValueError):
         sphere_sample_points(1)
+
+
+def test_cached_constants_are_handed_out_as_copies():
+    """Writing into a cached table or into a model buffer built from one changes no later result."""
+    from escn_ase import ESCN, ESCNConfig
+    from escn_ase.so3 import coefficient_layout, sphere_sample_points
+    from escn_ase.so3.grid import to_grid_matrix
+
+    layout = coefficient_layout(3, 2)
+    layout.mmajor.fill_(0)
+    assert coefficient_layout(3, 2).mmajor.unique().numel() > 1
+    points = sphere_sample_points(16)
+    points.zero_()
+    assert sphere_sample_points(16).abs().sum() > 0
+    grid = to_grid_matrix(2, 1, layout="mmajor")
+    grid.mul_(0)
+    assert to_grid_matrix(2, 1, layout="mmajor").abs().sum() > 0
+
+    config = ESCNConfig(num_layers=1, lmax=2, mmax=1, sphere_channels=4, hidden_channels=4, edge_channels=4,
+                        num_sphere_samples=16)
+    first = ESCN(config)
+    first.sphere_points.zero_()
+    for buffer in first.buffers():
+        buffer.zero_()
+    second = ESCN(config)
+    assert second.sphere_points.abs().sum() > 0
+    assert second.layer_blocks[0].message_block.to_grid.abs().sum() > 0
