@@ -1,6 +1,7 @@
 """Neural-network layers of eSCN: radial basis, SO(2) convolution, blocks and heads."""
 
 from .blocks import EdgeBlock, EdgeChunk, EdgeGraph, EnergyBlock, ForceBlock, LayerBlock, MessageBlock
+from .oracle import message_oracle, so2_convolution_oracle
 from .radial import GaussianBasis, cosine_cutoff_envelope
 from .repulsion import ZBLRepulsion
 from .so2 import SO2Convolution, SO2OrderMap
@@ -18,4 +19,6 @@ __all__ = [
     "SO2OrderMap",
     "ZBLRepulsion",
     "cosine_cutoff_envelope",
+    "message_oracle",
+    "so2_convolution_oracle",
 ]

@@ -85,7 +85,13 @@ class EdgeBlock(torch.nn.Module):
 
 
 class MessageBlock(torch.nn.Module):
-    """Messages j -> i: rotate into the edge frame, SO(2) convolutions, grid SiLU, rotate back, sum."""
+    """Messages j -> i: rotate into the edge frame, SO(2) convolutions, gate or grid SiLU, rotate back, sum.
+
+    ``forward`` is the fast path: the same function as ``escn_ase.nn.oracle.message_oracle`` (the
+    paper's equations edge by edge, with complex arithmetic per order), computed in another order
+    (first SO(2) layer per atom, second layers accumulated in one buffer, one rotate-back product per
+    atom).  ``tests/test_so2.py`` ties the two in values and gradients.
+    """
 
     def __init__(
         self,
