@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import REPO, fixture_checkpoint, machine_line, markdown_table  # noqa: F401  (REPO: sys.path)
+from _common import REPO, fixture_checkpoint, machine_line, markdown_table
 from ase import Atoms
 
 import escn_ase.model
@@ -229,12 +229,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", type=int, default=6, help="switch planes tested per structure")
     parser.add_argument("--draws", type=int, default=20, help="random-helper evaluations per structure")
-    parser.add_argument("--fixture", type=Path, default=None, help="the fairchem-escn-small folder")
+    parser.add_argument("--fixture", type=Path, default=None,
+                        help="a fixture folder (default: tests/fixtures/fairchem-escn-small, or the one in "
+                             "$ESCN_ASE_FIXTURES when set)")
     args = parser.parse_args()
     logging.getLogger("escn_ase").setLevel(logging.ERROR)
-    checkpoint = args.fixture / "checkpoint.pt" if args.fixture else fixture_checkpoint()
+    if args.fixture:
+        checkpoint = args.fixture / "checkpoint.pt"
+    elif os.environ.get("ESCN_ASE_FIXTURES"):
+        checkpoint = fixture_checkpoint()
+    else:
+        checkpoint = REPO / "tests" / "fixtures" / "fairchem-escn-small" / "checkpoint.pt"
     if checkpoint is None or not checkpoint.exists():
-        raise SystemExit("fixture not found: pass --fixture or set ESCN_ASE_FIXTURES")
+        raise SystemExit("fixture not found: pass --fixture, set ESCN_ASE_FIXTURES, or restore tests/fixtures")
     structures = fixture_structures(checkpoint.parent)
 
     start = time.perf_counter()

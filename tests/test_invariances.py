@@ -1,5 +1,6 @@
 """Determinism and the invariances the model must have (and the rotation error it is allowed)."""
 
+import json
 import logging
 
 import numpy as np
@@ -12,9 +13,9 @@ from scipy.spatial.transform import Rotation
 from escn_ase import ESCNCalculator
 
 # eSCN is only approximately rotation-equivariant (global S2 grids, fixed sphere points, truncated
-# orders); fairchem itself shows up to 2.0e-4 eV and 3.5e-2 eV/A on cu111_CO (fixture README).
-ROTATION_ENERGY_BOUND = 5e-4
-ROTATION_FORCE_BOUND = 6e-2
+# orders). How much depends on the weights: the fixture's rotation_check.json holds fairchem's own error
+# for the same structures and rotations (seed-averaged); escn_ase may show at most this factor times it.
+ROTATION_BOUND_FACTOR = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,9 @@ def test_rotation_error_is_bounded(calc, frames, name):
         e1, f1 = _evaluate(rotated, calc)
         worst_energy = max(worst_energy, abs(e1 - e0))
         worst_force = max(worst_force, np.abs(f0 @ rotation.T - f1).max())
-    assert worst_energy < ROTATION_ENERGY_BOUND
-    assert worst_force < ROTATION_FORCE_BOUND
+    reference = json.loads((small_fixture() / "rotation_check.json").read_text())[name]["rotations"]
+    assert [r["rotation_seed"] for r in reference] == [1000, 1001, 1002]
+    assert worst_energy < ROTATION_BOUND_FACTOR * max(r["dE_seedavg"] for r in reference)
+    assert worst_force < ROTATION_BOUND_FACTOR * max(r["max_abs_dF_seedavg"] for r in reference)
     # ... and the model is far from invariant garbage: forces do rotate with the structure.
     assert worst_force < 0.05 * np.abs(f0).max()
