@@ -3,7 +3,7 @@
 Conventions (those of the reference eSCN): an edge ``(j -> i)`` joins a neighbour ``j`` (source,
 ``edge_index[0]``) to a centre ``i`` (target, ``edge_index[1]``); its vector is
 ``pos[j] - pos[i] + shift @ cell`` with an integer cell ``shift``.  All pairs with
-``d <= cutoff`` (inclusive) are kept (two atoms closer than 0.01 A are an error); then, if ``max_neighbors`` is set,
+``d <= cutoff`` (inclusive) are kept (two atoms closer than 0.1 A are an error); then, if ``max_neighbors`` is set,
 each centre keeps its ``max_neighbors`` nearest neighbours.
 """
 
@@ -15,11 +15,23 @@ import numpy as np
 
 from .errors import InvalidStructureError
 
-__all__ = ["Graph", "build_graph", "open_axis_normals", "COINCIDENT_DISTANCE_SQUARED", "DEFAULT_TIE_TOLERANCE"]
+__all__ = [
+    "Graph",
+    "build_graph",
+    "open_axis_normals",
+    "COINCIDENT_DISTANCE_SQUARED",
+    "DEFAULT_TIE_TOLERANCE",
+    "MIN_SEPARATION",
+]
 
 # The reference drops pairs closer than 0.01 A (d^2 <= 1e-4 A^2): self pairs and overlapping images.
 COINCIDENT_DISTANCE_SQUARED = 1e-4
-# Longest search box along a non-periodic axis of a partially periodic structure that goes to vesin (A).
+# Two distinct atoms (or an atom and a periodic image) closer than this (A) are an error: no structure of
+# chemistry has them (the H2 bond is 0.74 A), they come from duplicated atoms, and float32 cannot
+# resolve what a potential does there (energies of 1e4-1e6 eV, where its relative precision is meV).
+MIN_SEPARATION = 0.1
+# Longest search box along a non-periodic axis of a partially periodic structure that goes to vesin (A);
+# longer ones go to a k-d tree (``_tree_search``).
 MAX_OPEN_EXTENT_FOR_VESIN = 100.0
 # Two neighbour distances closer than this (A) count as one shell when truncating.
 DEFAULT_TIE_TOLERANCE = 1e-3
@@ -77,6 +89,49 @@ def _partially_periodic_box(
     return box, np.ascontiguousarray(shifted)
 
 
+def _tree_search(
+    positions: np.ndarray, box: np.ndarray, pbc: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, S, d)`` of every pair within ``radius`` (vector ``pos[j] - pos[i] + S @ box``), from a k-d tree
+    over the periodic images that can reach the atoms.
+
+    For partially periodic structures spread far along an open axis (an atom 1e4 A above a slab): cell-list
+    searches bin the whole extent (time and memory grow with it), a k-d tree only sees the points.
+    ``box`` rows along open axes must be perpendicular to the periodic ones (``_partially_periodic_box``);
+    without periodic axes ``box`` is not used.
+    """
+    from scipy.spatial import cKDTree
+
+    if not pbc.any():  # a molecule or cluster: the points themselves
+        pairs = cKDTree(positions).sparse_distance_matrix(cKDTree(positions), radius, output_type="ndarray")
+        return pairs["i"], pairs["j"], np.zeros((len(pairs), 3), dtype=np.int64), pairs["v"]
+    periodic = np.where(pbc)[0]
+    volume = abs(np.linalg.det(box))
+    # Wrap along the periodic axes (an atom 1e4 cells away would otherwise need 1e4 images per axis);
+    # the pair shifts are translated back at the end.
+    cells_away = np.zeros((len(positions), 3), dtype=np.int64)
+    cells_away[:, pbc] = np.floor((positions @ np.linalg.inv(box))[:, pbc]).astype(np.int64)
+    positions = positions - cells_away @ box
+    fractional = positions @ np.linalg.inv(box)
+    ranges = []
+    for axis in range(3):
+        if axis not in periodic:
+            ranges.append([0])
+            continue
+        others = np.delete(box, axis, axis=0)
+        height = volume / np.linalg.norm(np.cross(others[0], others[1]))
+        spread = fractional[:, axis].max() - fractional[:, axis].min()
+        reach = int(np.ceil(radius / height + spread))
+        ranges.append(range(-reach, reach + 1))
+    shift_table = np.array(np.meshgrid(*ranges, indexing="ij"), dtype=np.int64).reshape(3, -1).T  # (n_images, 3)
+    images = (positions[None, :, :] + (shift_table @ box)[:, None, :]).reshape(-1, 3)
+    pairs = cKDTree(positions).sparse_distance_matrix(cKDTree(images), radius, output_type="ndarray")
+    n_atoms = len(positions)
+    centre, neighbour = pairs["i"], pairs["j"] % n_atoms
+    shifts = shift_table[pairs["j"] // n_atoms] + cells_away[centre] - cells_away[neighbour]
+    return centre, neighbour, shifts, pairs["v"]
+
+
 def build_graph(
     positions: np.ndarray,
     cell: np.ndarray,
@@ -106,22 +161,20 @@ def build_graph(
 
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
-    # vesin 0.6 dies with SIGFPE on partially periodic boxes that are long along an open axis
-    use_ase_search = False
+    # vesin 0.6 dies with SIGFPE on boxes that are long along an open axis: those go to a k-d tree
+    use_tree_search = False
     if pbc.all():
         box = complete_cell(np.asarray(cell, dtype=np.float64))
     elif pbc.any():
         box, positions = _partially_periodic_box(positions, np.asarray(cell, dtype=np.float64), pbc, cutoff)
-        use_ase_search = np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN
+        use_tree_search = np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN
     else:
         box = np.zeros((3, 3))
+        # vesin 0.6 also dies (SIGFPE) for a molecule whose atoms are thousands of A apart
+        use_tree_search = len(positions) > 1 and np.ptp(positions, axis=0).max() > MAX_OPEN_EXTENT_FOR_VESIN
     search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
-    if use_ase_search:
-        from ase.neighborlist import primitive_neighbor_list
-
-        centre, neighbour, shifts, distances = primitive_neighbor_list(
-            "ijSd", pbc, box, positions, search_radius, self_interaction=False
-        )
+    if use_tree_search:
+        centre, neighbour, shifts, distances = _tree_search(positions, box, pbc, search_radius)
     else:
         calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
         centre, neighbour, shifts, distances = calculator.compute(
@@ -129,14 +182,14 @@ def build_graph(
         )
     shifts = np.asarray(shifts, dtype=np.int64).reshape(-1, 3)
     distances = np.asarray(distances, dtype=np.float64)
-    coincident = distances**2 <= COINCIDENT_DISTANCE_SQUARED
+    coincident = distances < MIN_SEPARATION
     coincident &= (centre != neighbour) | np.any(shifts != 0, axis=1)  # not an atom with itself
     if coincident.any():
         first = int(np.argmax(coincident))
         raise InvalidStructureError(
             f"atoms {int(centre[first])} and {int(neighbour[first])}"
             + (f" (periodic image {shifts[first].tolist()})" if np.any(shifts[first]) else "")
-            + f" are {distances[first]:.3g} A apart, closer than {COINCIDENT_DISTANCE_SQUARED**0.5:g} A: "
+            + f" are {distances[first]:.3g} A apart, closer than {MIN_SEPARATION:g} A: "
             f"{int(coincident.sum()) // 2 or 1} coincident pair(s); remove duplicated atoms"
         )
     keep = (distances <= cutoff) & (distances**2 > COINCIDENT_DISTANCE_SQUARED)

@@ -9,10 +9,8 @@ ways, within a time limit:
 * one of the documented exceptions (``InvalidStructureError`` and its ``UnsupportedElementError``,
   ``StructureTooLargeError``), raised before any long computation.
 
-Opt-in while its findings are open: ``ESCN_ASE_FUZZ_EXAMPLES=300 python -m pytest tests/test_fuzz.py``
-(derandomised, 40 examples when the variable is 1).  At 300 examples it still finds structures with
-atoms 0.01-0.02 A apart whose float32 and float64 results, or results after lattice translations,
-differ by meV: see the open robustness issue.
+The suite runs 100 derandomised examples (under half a minute on 2 cores); the longer profile runs by hand:
+``ESCN_ASE_FUZZ_EXAMPLES=500 python -m pytest tests/test_fuzz.py``.
 """
 
 from __future__ import annotations
@@ -31,10 +29,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ESCN_ASE_FUZZ_EXAMPLES", "0"))
-if EXAMPLES == 1:
-    EXAMPLES = 40
-pytestmark = pytest.mark.skipif(EXAMPLES == 0, reason="opt-in fuzzing: set ESCN_ASE_FUZZ_EXAMPLES")
+EXAMPLES = int(os.environ.get("ESCN_ASE_FUZZ_EXAMPLES", "100"))
 TIME_LIMIT_S = 20.0  # per structure: a hang or an unbounded search fails
 DOCUMENTED_ERRORS = (InvalidStructureError, StructureTooLargeError)
 
@@ -84,7 +79,7 @@ def structures(draw) -> Atoms:
     if placement == "far" and n_atoms:
         positions[0] += cell.sum(axis=0) * draw(st.integers(-1000, 1000)) + draw(st.floats(-1e4, 1e4))
     if placement == "coincident" and n_atoms > 1:
-        positions[1] = positions[0] + draw(st.floats(0.0, 0.02))
+        positions[1] = positions[0] + draw(st.floats(0.0, 0.2))  # refused below 0.1 A
     return Atoms(elements, positions=positions, cell=cell, pbc=pbc)
 
 
@@ -117,7 +112,8 @@ def test_any_structure_gives_consistent_finite_results_or_a_documented_error(ato
     assert np.isfinite(single["energy"]) and np.isfinite(single["forces"]).all()
     reference = _evaluate(atoms, "float64")
     scale = 1.0 + np.abs(reference["forces"]).max()
-    assert abs(single["energy"] - reference["energy"]) < 1e-3 * (1.0 + len(atoms))
+    # float32 resolves an energy to about 1e-7 of its size (a close pair's repulsion reaches 1e3 eV)
+    assert abs(single["energy"] - reference["energy"]) < 1e-3 * (1.0 + len(atoms)) + 1e-6 * abs(reference["energy"])
     assert np.abs(single["forces"] - reference["forces"]).max() < 1e-3 * scale
     if "stress" in reference:
         assert np.isfinite(single["stress"]).all()

@@ -85,9 +85,51 @@ def test_deterministic_order():
 
 @pytest.mark.parametrize("pbc", [(False, False, True), (True, True, False)])
 def test_partially_periodic_structures_with_atoms_far_apart_along_open_axes(pbc):
-    """Vesin died with SIGFPE for a 1D-periodic cell with atoms thousands of A apart along the open axes."""
-    positions = [[9000.0, 9000.0, 9000.0], [0.0, 0.0, 0.0], [0.0, 0.4, 0.5], [3.0, 0.0, 0.5]]
-    atoms = Atoms("Cu4", positions=positions, cell=np.eye(3) * 2.5, pbc=pbc)
-    graph = build_graph(atoms.positions, atoms.cell.complete(), atoms.pbc, cutoff=4.9)
-    i, j, shifts = neighbor_list("ijS", atoms, 4.9)
-    assert graph.n_edges > 0 and _edge_set(graph.edge_index, graph.shifts) == _edge_set(np.stack([j, i]), shifts)
+    """Vesin died with SIGFPE for a 1D-periodic cell with atoms thousands of A apart along the open axes.
+
+    The far atom meets only its own periodic images: the reference is the union of the graphs of the
+    far atom alone and of the compact rest (ASE's cell list needs minutes for the spread-out whole)."""
+    positions = np.array([[9000.0, 9000.0, 9000.0], [0.0, 0.0, 0.0], [0.0, 0.4, 0.5], [3.0, 0.0, 0.5]])
+    cell, pbc = np.eye(3) * 2.5, np.array(pbc)
+    graph = build_graph(positions, cell, pbc, cutoff=4.9)
+    expected = set()
+    for part in ([0], [1, 2, 3]):
+        atoms = Atoms(f"Cu{len(part)}", positions=positions[part], cell=cell, pbc=pbc)
+        i, j, shifts = neighbor_list("ijS", atoms, 4.9)
+        expected |= _edge_set(np.stack([np.array(part)[j], np.array(part)[i]]), shifts)
+    assert graph.n_edges > 0 and _edge_set(graph.edge_index, graph.shifts) == expected
+
+
+@pytest.mark.parametrize("pbc", [(False, True, False), (True, True, False), (True, False, False)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tree_search_for_far_spread_structures_matches_the_cell_list(pbc, seed):
+    """Atoms spread far along an open axis go to a k-d tree over periodic images (a cell list bins the whole
+    extent: 17 s for one atom 3,000 A away); on compact skewed cells both searches give the same pairs."""
+    from escn_ase.graph import _partially_periodic_box, _tree_search
+
+    rng = np.random.default_rng(seed)
+    cell = np.eye(3) * 3.7 + rng.uniform(-0.8, 0.8, (3, 3))
+    positions = rng.uniform(-2.0, 6.0, (7, 3))
+    pbc = np.array(pbc)
+    box, shifted = _partially_periodic_box(positions, cell, pbc, 5.0)
+    i, j, s, d = _tree_search(shifted, box, pbc, 5.0)
+    atoms = Atoms("Cu7", positions=shifted, cell=box, pbc=pbc)
+    ci, cj, cs = neighbor_list("ijS", atoms, 5.0)
+    tree_pairs = {(int(a), int(b), *map(int, c)) for a, b, c in zip(i, j, s) if not (a == b and not c.any())}
+    assert tree_pairs == {(int(a), int(b), *map(int, c)) for a, b, c in zip(ci, cj, cs)}
+    far = Atoms("Cu2", positions=[[0.0, 0.0, 0.0], [3.0e4, 1.0, 3.0e4]], cell=cell, pbc=pbc)
+    graph = build_graph(far.positions, far.cell.complete(), far.pbc, 5.0)
+    assert set(map(int, graph.edge_index[1])) <= {0, 1} and np.all(graph.distances <= 5.0)
+
+
+def test_molecule_spread_over_thousands_of_angstrom():
+    """Vesin died with SIGFPE (killing the process) for two atoms 7,600 A apart without periodicity; a
+    spread-out molecule goes to the k-d tree and gets the same pairs as ASE's neighbour list."""
+    far = np.array([[2696.9, 2696.9, 0.49], [-2696.9, -2696.9, -0.49]])
+    assert build_graph(far, np.zeros((3, 3)), np.zeros(3, bool), 5.0).n_edges == 0
+    rng = np.random.default_rng(3)
+    positions = rng.uniform(0.0, 6.0, (12, 3))
+    positions[:4] += 800.0  # two clusters far apart
+    graph = build_graph(positions, np.zeros((3, 3)), np.zeros(3, bool), 5.0)
+    i, j, shifts = neighbor_list("ijS", Atoms("Cu12", positions=positions), 5.0)
+    assert _edge_set(graph.edge_index, graph.shifts) == _edge_set(np.stack([j, i]), shifts)

@@ -74,11 +74,20 @@ def test_atoms_far_outside_their_cell_give_the_wrapped_result(calc, calc64):
     assert np.abs(outside.get_forces() - forces).max() < 1e-4
 
 
-def test_coincident_atoms_are_an_error(calc):
-    """Atoms closer than 0.01 A were treated as non-interacting: E = E(one) + E(other), silently."""
-    atoms = Atoms("Cu2", positions=[[0, 0, 0], [0.005, 0, 0]])
+@pytest.mark.parametrize("separation", [0.005, 0.015, 0.09])
+def test_coincident_atoms_are_an_error(calc, separation):
+    """Atoms closer than 0.01 A were treated as non-interacting: E = E(one) + E(other), silently; at
+    0.01-0.1 A float32 and float64 disagreed by meV (energies there are 1e4 eV and more)."""
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [separation, 0, 0]])
     atoms.calc = calc
-    with pytest.raises(InvalidStructureError, match="atoms 0 and 1 are 0.005 A apart"):
+    with pytest.raises(InvalidStructureError, match=f"atoms 0 and 1 are {separation:g} A apart, closer than 0.1 A"):
+        atoms.get_potential_energy()
+
+
+def test_periodic_image_closer_than_the_limit_is_an_error(calc):
+    atoms = Atoms("Cu", positions=[[0, 0, 0]], cell=[0.05, 5, 5], pbc=True)
+    atoms.calc = calc
+    with pytest.raises(InvalidStructureError, match=r"periodic image|lattice|cell"):
         atoms.get_potential_energy()
 
 

@@ -17,6 +17,7 @@ Files written to ``config.output_dir``:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -589,7 +590,11 @@ class Trainer:
         if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
             raise TrainingConfigError(f"{self.last_path} is not an escn_ase training state")
         before, now = state["config"], self.config.to_dict()
-        changed = sorted(k for k in now if now[k] != before.get(k) and k not in _RESUMABLE_CHANGES)
+        # A setting added to TrainConfig after the run started is unchanged if it still has its default.
+        defaults = {f.name: _field_default(f) for f in dataclasses.fields(TrainConfig)}
+        changed = sorted(
+            k for k in now if now[k] != before.get(k, defaults.get(k)) and k not in _RESUMABLE_CHANGES
+        )
         if changed:
             raise TrainingConfigError(
                 f"cannot resume {self.last_path}: the config differs in {changed}; only "
@@ -648,6 +653,16 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
 
 # ---------------------------------------------------------------------- helpers
+def _field_default(field: dataclasses.Field):
+    """A dataclass field's default as a plain value (``asdict`` of a dataclass default)."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return None
+
+
 def _atomic(path: Path, write) -> None:
     """Write through a temporary file so that an interrupted save never leaves a truncated file."""
     temporary = path.with_name(path.name + ".tmp")
