@@ -71,7 +71,7 @@ def reference_python() -> Path | None:
 
 
 def fixture_checkpoint() -> Path | None:
-    path = Path(os.environ.get("ESCN_ASE_FIXTURES", REPO.parent / "shared" / "fixtures")) / "fairchem-escn-small"
+    path = Path(os.environ.get("ESCN_ASE_FIXTURES", REPO / "tests" / "fixtures")) / "fairchem-escn-small"
     path = path / "checkpoint.pt"
     return path if path.exists() else None
 

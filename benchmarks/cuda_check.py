@@ -80,7 +80,7 @@ def timing(repeats: int, tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
+    parser.add_argument("--fixtures", type=Path, default=REPO / "tests" / "fixtures")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tmp", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
