@@ -19,7 +19,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from .batch import GraphBatch, pack_structures, structure_graph
 from .checkpoint import LoadedModel, load_checkpoint
-from .device import resolve_device
+from .device import DTYPES, resolve_device
 from .errors import NeighborTieWarning, StructureTooLargeError
 from .graph import Graph
 from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk_size, estimate_memory
@@ -30,9 +30,6 @@ __all__ = ["ESCNCalculator", "torch_threads"]
 
 logger = logging.getLogger("escn_ase")
 _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers, threads=None) -> None:
     """Refuse calculator settings that cannot work, naming the parameter and what it accepts."""
@@ -174,8 +171,8 @@ class ESCNCalculator(Calculator):
                 values[name] = default
         super().__init__(**ase_keywords)
         dtype, neighbor_ties = values["dtype"], values["neighbor_ties"]
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if neighbor_ties not in ("reference", "keep_shell"):
             raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
         _check_settings(
@@ -187,7 +184,7 @@ class ESCNCalculator(Calculator):
             values["threads"],
         )
         self.device = resolve_device(values["device"])
-        self.dtype = _DTYPES[dtype]
+        self.dtype = DTYPES[dtype]
         self.neighbor_ties = neighbor_ties
         self.edge_chunk_size = values["edge_chunk_size"]
         self.memory_fraction = values["memory_fraction"]

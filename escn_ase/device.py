@@ -1,10 +1,13 @@
-"""Which torch device a model runs on."""
+"""Which torch device and floating-point type a model runs on."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["DTYPES", "resolve_device"]
+
+# The floating-point types a model can run in, by the names users give.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -57,6 +57,7 @@ def test_ruff_check_is_clean():
 LAYERS = {
     "errors": 0,
     "device": 0,
+    "files": 0,
     "so3": 1,
     "nn": 2,
     "model": 3,

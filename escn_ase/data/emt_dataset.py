@@ -68,7 +68,9 @@ __all__ = [
 
 GENERATOR_VERSION = "1.3"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
-FAMILIES: tuple[str, ...] = ("bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax")
+FAMILIES: tuple[str, ...] = (
+    "bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax"
+)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_SALT = 7919  # distinguishes the split shuffle's random stream from the structure streams
 
@@ -232,7 +234,9 @@ def _site_relaxation(recipe: Recipe, rng: np.random.Generator) -> list[Atoms]:
     placed.positions[len(slab):, 2] += float(rng.uniform(*recipe.site_relax_height_offset))
     st.rattle(placed, rng, recipe.site_relax_rattle)
     fixed = st.bottom_layer_indices(placed, len(slab))
-    frames = relaxation_frames(placed, recipe.site_relax_frames, recipe.relax_max_steps, fmax=recipe.relax_fmax, fixed=fixed)
+    frames = relaxation_frames(
+        placed, recipe.site_relax_frames, recipe.relax_max_steps, fmax=recipe.relax_fmax, fixed=fixed
+    )
     for _ in range(recipe.site_relax_minimum_copies):
         copy = frames[-1].copy()
         st.rattle(copy, rng, _rattle_stdev(recipe, rng))
@@ -240,88 +244,117 @@ def _site_relaxation(recipe: Recipe, rng: np.random.Generator) -> list[Atoms]:
     return frames
 
 
+def _bulk_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Strained and rattled copies of one random (alloy) fcc cell."""
+    base = _random_bulk(recipe, rng, 1)
+    frames = []
+    for _ in range(recipe.bulk_copies):
+        copy = base.copy()
+        st.apply_random_strain(copy, rng, recipe.bulk_isotropic_strain, recipe.bulk_shear_strain)
+        st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+        frames.append(copy)
+    return frames
+
+
+def _md_bulk_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Langevin MD frames of a strained bulk cell at one of the recipe's temperatures."""
+    base = _random_bulk(recipe, rng, 8)
+    st.apply_random_strain(base, rng, 0.5 * recipe.bulk_isotropic_strain, 0.5 * recipe.bulk_shear_strain)
+    temperature = float(rng.choice(recipe.md_temperatures_k))
+    return md_frames(
+        base, rng, temperature, recipe.md_duration_fs, recipe.md_frame_interval_fs, recipe.md_bulk_timestep_fs
+    )
+
+
+def _slab_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Strained and rattled copies of one clean slab."""
+    base = st.random_slab(
+        rng,
+        vacuum_range=recipe.vacuum_range,
+        alloy_probability=recipe.slab_alloy_probability,
+        lattice_strain=recipe.slab_in_plane_strain,
+    )
+    frames = []
+    for _ in range(recipe.slab_copies):
+        copy = base.copy()
+        st.apply_random_strain(copy, rng, 0.5 * recipe.slab_in_plane_strain, 0.5 * recipe.slab_in_plane_strain, True)
+        st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+        frames.append(copy)
+    return frames
+
+
+def _adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Rattled copies of a slab + adsorbate brought near EMT's minimum by a few FIRE steps."""
+    placed, n_slab = _slab_with_adsorbate(recipe, rng)
+    base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
+    frames = []
+    for _ in range(recipe.adsorbate_copies):
+        copy = base.copy()
+        st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+        frames.append(copy)
+    return frames
+
+
+def _md_adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """MD frames of a pre-relaxed slab + adsorbate, bottom layer fixed."""
+    placed, n_slab = _slab_with_adsorbate(recipe, rng)
+    base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
+    temperature = float(rng.choice(recipe.md_temperatures_k))
+    return md_frames(
+        base,
+        rng,
+        temperature,
+        recipe.md_duration_fs,
+        recipe.md_frame_interval_fs,
+        recipe.md_adsorbate_timestep_fs,
+        fixed=st.bottom_layer_indices(base, n_slab),
+    )
+
+
+def _relax_adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Frames along a FIRE relaxation of a rattled slab + adsorbate."""
+    base, n_slab = _slab_with_adsorbate(recipe, rng)
+    st.rattle(base, rng, recipe.relax_start_rattle)
+    return relaxation_frames(
+        base, recipe.relax_frames, recipe.relax_max_steps, fmax=recipe.relax_fmax,
+        fixed=st.bottom_layer_indices(base, n_slab),
+    )
+
+
+def _gas_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Bond-stretched, rattled copies of one relaxed gas molecule (the molecules cycle with ``index``)."""
+    name = st.GAS_MOLECULES[index % len(st.GAS_MOLECULES)]
+    base = relaxed_copy(st.gas_molecule_in_box(name, rng), recipe.relax_max_steps)
+    centre = base.positions.mean(axis=0)
+    frames = []
+    for _ in range(recipe.gas_copies):
+        copy = base.copy()
+        scale = 1.0 + float(rng.uniform(-recipe.gas_bond_strain, recipe.gas_bond_strain))
+        copy.positions = centre + (copy.positions - centre) * scale
+        st.rattle(copy, rng, _rattle_stdev(recipe, rng))
+        copy.info["molecule"] = name
+        frames.append(copy)
+    return frames
+
+
+# How each family's group is built; every builder draws from the group's own generator only.
+_GROUP_BUILDERS = {
+    "bulk": _bulk_group,
+    "md_bulk": _md_bulk_group,
+    "slab": _slab_group,
+    "adsorbate": _adsorbate_group,
+    "md_adsorbate": _md_adsorbate_group,
+    "relax_adsorbate": _relax_adsorbate_group,
+    "gas": _gas_group,
+    "site_relax": lambda recipe, rng, index: _site_relaxation(recipe, rng),
+}
+
+
 def build_group(family: str, index: int, seed: int, recipe: Recipe) -> list[Atoms]:
     """The unlabelled structures of group ``index`` of ``family``; each has ``info['family']``/``['group']``."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
-    rng = _group_rng(seed, family, index)
-    frames: list[Atoms] = []
-    if family == "bulk":
-        base = _random_bulk(recipe, rng, 1)
-        for _ in range(recipe.bulk_copies):
-            copy = base.copy()
-            st.apply_random_strain(copy, rng, recipe.bulk_isotropic_strain, recipe.bulk_shear_strain)
-            st.rattle(copy, rng, _rattle_stdev(recipe, rng))
-            frames.append(copy)
-    elif family == "md_bulk":
-        base = _random_bulk(recipe, rng, 8)
-        st.apply_random_strain(base, rng, 0.5 * recipe.bulk_isotropic_strain, 0.5 * recipe.bulk_shear_strain)
-        temperature = float(rng.choice(recipe.md_temperatures_k))
-        frames = md_frames(
-            base,
-            rng,
-            temperature,
-            recipe.md_duration_fs,
-            recipe.md_frame_interval_fs,
-            recipe.md_bulk_timestep_fs,
-        )
-    elif family == "slab":
-        base = st.random_slab(
-            rng,
-            vacuum_range=recipe.vacuum_range,
-            alloy_probability=recipe.slab_alloy_probability,
-            lattice_strain=recipe.slab_in_plane_strain,
-        )
-        for _ in range(recipe.slab_copies):
-            copy = base.copy()
-            st.apply_random_strain(
-                copy, rng, 0.5 * recipe.slab_in_plane_strain, 0.5 * recipe.slab_in_plane_strain, True
-            )
-            st.rattle(copy, rng, _rattle_stdev(recipe, rng))
-            frames.append(copy)
-    elif family == "adsorbate":
-        placed, n_slab = _slab_with_adsorbate(recipe, rng)
-        base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
-        for _ in range(recipe.adsorbate_copies):
-            copy = base.copy()
-            st.rattle(copy, rng, _rattle_stdev(recipe, rng))
-            frames.append(copy)
-    elif family == "md_adsorbate":
-        placed, n_slab = _slab_with_adsorbate(recipe, rng)
-        base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
-        temperature = float(rng.choice(recipe.md_temperatures_k))
-        frames = md_frames(
-            base,
-            rng,
-            temperature,
-            recipe.md_duration_fs,
-            recipe.md_frame_interval_fs,
-            recipe.md_adsorbate_timestep_fs,
-            fixed=st.bottom_layer_indices(base, n_slab),
-        )
-    elif family == "gas":
-        name = st.GAS_MOLECULES[index % len(st.GAS_MOLECULES)]
-        base = relaxed_copy(st.gas_molecule_in_box(name, rng), recipe.relax_max_steps)
-        centre = base.positions.mean(axis=0)
-        for _ in range(recipe.gas_copies):
-            copy = base.copy()
-            scale = 1.0 + float(rng.uniform(-recipe.gas_bond_strain, recipe.gas_bond_strain))
-            copy.positions = centre + (copy.positions - centre) * scale
-            st.rattle(copy, rng, _rattle_stdev(recipe, rng))
-            copy.info["molecule"] = name
-            frames.append(copy)
-    elif family == "site_relax":
-        frames = _site_relaxation(recipe, rng)
-    else:  # relax_adsorbate
-        base, n_slab = _slab_with_adsorbate(recipe, rng)
-        st.rattle(base, rng, recipe.relax_start_rattle)
-        frames = relaxation_frames(
-            base,
-            recipe.relax_frames,
-            recipe.relax_max_steps,
-            fmax=recipe.relax_fmax,
-            fixed=st.bottom_layer_indices(base, n_slab),
-        )
+    frames = _GROUP_BUILDERS[family](recipe, _group_rng(seed, family, index), index)
     group = f"{family}-{index:05d}"
     tidy = []
     for frame in frames:

@@ -40,8 +40,6 @@ class CoefficientLayout:
             coefficient of the reduced m-major layout.
         m_sizes: ``m_sizes[m]`` = number of degrees ``l`` carrying order ``m`` (``lmax - m + 1``).
             In the m-major layout the block of order ``m > 0`` has ``2 * m_sizes[m]`` rows.
-        frequency: ``(n_coeffs,)`` the signed order ``m`` of each l-major coefficient.
-        reverse: ``(n_coeffs,)`` index of ``(l, -m)`` for each l-major ``(l, m)``.
     """
 
     lmax: int
@@ -49,8 +47,6 @@ class CoefficientLayout:
     n_coeffs: int
     mmajor: torch.Tensor
     m_sizes: tuple[int, ...]
-    frequency: torch.Tensor
-    reverse: torch.Tensor
 
     @property
     def n_reduced(self) -> int:
@@ -68,14 +64,10 @@ def coefficient_layout(lmax: int, mmax: int) -> CoefficientLayout:
         order += [lm_index(l, m) for l in range(m, lmax + 1)]
         order += [lm_index(l, -m) for l in range(m, lmax + 1)]
         m_sizes.append(lmax - m + 1)
-    frequency = [m for l in range(lmax + 1) for m in range(-l, l + 1)]
-    reverse = [lm_index(l, -m) for l in range(lmax + 1) for m in range(-l, l + 1)]
     return CoefficientLayout(
         lmax=lmax,
         mmax=mmax,
         n_coeffs=(lmax + 1) ** 2,
         mmajor=torch.tensor(order, dtype=torch.long),
         m_sizes=tuple(m_sizes),
-        frequency=torch.tensor(frequency, dtype=torch.long),
-        reverse=torch.tensor(reverse, dtype=torch.long),
     )

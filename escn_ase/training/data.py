@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
 from ..batch import GraphBatch, pack_structures, structure_graph
+from ..errors import ESCNError
 from ..graph import Graph
 from ..model import ESCNConfig
 from ..validation import validate_atoms
@@ -25,7 +26,7 @@ from ..validation import validate_atoms
 __all__ = ["LabelError", "read_labelled_structures", "StructureSet", "TrainingBatch"]
 
 
-class LabelError(ValueError):
+class LabelError(ESCNError, ValueError):
     """A training structure lacks a label or has one of the wrong shape."""
 
 

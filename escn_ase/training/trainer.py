@@ -32,7 +32,8 @@ import torch
 from ase.data import chemical_symbols
 
 from ..checkpoint import LoadedModel, load_checkpoint, save_checkpoint
-from ..device import resolve_device
+from ..device import DTYPES, resolve_device
+from ..files import atomic_write
 from ..model import ESCN, ESCNConfig
 from .config import TrainConfig, TrainingConfigError, save_config
 from .data import StructureSet, TrainingBatch, read_labelled_structures
@@ -48,7 +49,6 @@ __all__ = ["Trainer", "train", "TRAINING_STATE_FORMAT"]
 logger = logging.getLogger("escn_ase.training")
 
 TRAINING_STATE_FORMAT = "escn_ase-training-state"
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Settings a resumed run may change; anything else must match the interrupted run.
 _RESUMABLE_CHANGES = {"epochs", "max_minutes", "max_steps", "device", "progress_bar", "checkpoint_every_minutes"}
 
@@ -80,7 +80,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        self.dtype = _DTYPES[config.dtype]
+        self.dtype = DTYPES[config.dtype]
         self.output_dir = Path(config.output_dir)
         self.last_path = self.output_dir / "last.pt"
         self.best_path = self.output_dir / "best.pt"
@@ -543,7 +543,7 @@ class Trainer:
         }
 
     def _save_best(self, test_metrics: dict | None, model: ESCN | None = None, stopped_by: str | None = None) -> None:
-        _atomic(
+        atomic_write(
             self.best_path,
             lambda path: save_checkpoint(
                 path,
@@ -581,7 +581,7 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        _atomic(self.last_path, lambda path: torch.save(state, path))
+        atomic_write(self.last_path, lambda path: torch.save(state, path))
 
     def _read_saved_state(self) -> dict:
         if not self.last_path.exists():
@@ -661,13 +661,6 @@ def _field_default(field: dataclasses.Field):
         value = field.default_factory()
         return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     return None
-
-
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file so that an interrupted save never leaves a truncated file."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 def _progress_bar(total: int, initial: int, description: str, config: TrainConfig):

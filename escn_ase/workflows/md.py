@@ -29,6 +29,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
+from ..files import atomic_write
 from ._common import is_direct_force, optional_import
 
 __all__ = ["ENSEMBLES", "MDSummary", "read_thermo_log", "run_md"]
@@ -224,9 +225,7 @@ def _append_log(path: Path, row: dict) -> None:
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data))
-    os.replace(temporary, path)
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(data)))
 
 
 def _last_frame(trajectory: Path) -> Atoms | None:
