@@ -283,10 +283,16 @@ def _slab_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[At
     return frames
 
 
+def _prerelaxed_adsorbate(recipe: Recipe, rng: np.random.Generator) -> tuple[Atoms, int]:
+    """A random slab + adsorbate after ``adsorbate_prerelax_steps`` FIRE steps (raw placements give
+    10-20 eV/A in EMT), and the number of slab atoms."""
+    placed, n_slab = _slab_with_adsorbate(recipe, rng)
+    return relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab)), n_slab
+
+
 def _adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
     """Rattled copies of a slab + adsorbate brought near EMT's minimum by a few FIRE steps."""
-    placed, n_slab = _slab_with_adsorbate(recipe, rng)
-    base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
+    base, _ = _prerelaxed_adsorbate(recipe, rng)
     frames = []
     for _ in range(recipe.adsorbate_copies):
         copy = base.copy()
@@ -297,8 +303,7 @@ def _adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> li
 
 def _md_adsorbate_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
     """MD frames of a pre-relaxed slab + adsorbate, bottom layer fixed."""
-    placed, n_slab = _slab_with_adsorbate(recipe, rng)
-    base = relaxed_copy(placed, recipe.adsorbate_prerelax_steps, fixed=st.bottom_layer_indices(placed, n_slab))
+    base, n_slab = _prerelaxed_adsorbate(recipe, rng)
     temperature = float(rng.choice(recipe.md_temperatures_k))
     return md_frames(
         base,
