@@ -132,6 +132,51 @@ def _tree_search(
     return centre, neighbour, shifts, pairs["v"]
 
 
+def _all_pairs(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, S, d)`` of every pair within ``cutoff`` (inclusive), vector ``pos[j] - pos[i] + S @ cell``:
+    vesin's cell list, or a k-d tree where vesin would fail (boxes long along an open axis)."""
+    from ase.geometry import complete_cell
+    from vesin import NeighborList
+
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    # vesin 0.6 dies with SIGFPE on boxes that are long along an open axis: those go to a k-d tree
+    use_tree_search = False
+    if pbc.all():
+        box = complete_cell(np.asarray(cell, dtype=np.float64))
+    elif pbc.any():
+        box, positions = _partially_periodic_box(positions, np.asarray(cell, dtype=np.float64), pbc, cutoff)
+        use_tree_search = np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN
+    else:
+        box = np.zeros((3, 3))
+        # vesin 0.6 also dies (SIGFPE) for a molecule whose atoms are thousands of A apart
+        use_tree_search = len(positions) > 1 and np.ptp(positions, axis=0).max() > MAX_OPEN_EXTENT_FOR_VESIN
+    search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
+    if use_tree_search:
+        centre, neighbour, shifts, distances = _tree_search(positions, box, pbc, search_radius)
+    else:
+        calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
+        centre, neighbour, shifts, distances = calculator.compute(
+            points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijSd"
+        )
+    return centre, neighbour, np.asarray(shifts, dtype=np.int64).reshape(-1, 3), np.asarray(distances, np.float64)
+
+
+def _refuse_coincident_atoms(centre, neighbour, shifts, distances) -> None:
+    """``InvalidStructureError`` naming the first pair of distinct atoms (or images) closer than MIN_SEPARATION."""
+    coincident = distances < MIN_SEPARATION
+    coincident &= (centre != neighbour) | np.any(shifts != 0, axis=1)  # not an atom with itself
+    if coincident.any():
+        first = int(np.argmax(coincident))
+        raise InvalidStructureError(
+            f"atoms {int(centre[first])} and {int(neighbour[first])}"
+            + (f" (periodic image {shifts[first].tolist()})" if np.any(shifts[first]) else "")
+            + f" are {distances[first]:.3g} A apart, closer than {MIN_SEPARATION:g} A: "
+            f"{int(coincident.sum()) // 2 or 1} coincident pair(s); remove duplicated atoms"
+        )
+
+
 def build_graph(
     positions: np.ndarray,
     cell: np.ndarray,
@@ -156,42 +201,9 @@ def build_graph(
             then depends on floating-point sort order).
         tie_tolerance: distance tolerance (A) that defines a tie.
     """
-    from ase.geometry import complete_cell
-    from vesin import NeighborList
-
-    positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
-    # vesin 0.6 dies with SIGFPE on boxes that are long along an open axis: those go to a k-d tree
-    use_tree_search = False
-    if pbc.all():
-        box = complete_cell(np.asarray(cell, dtype=np.float64))
-    elif pbc.any():
-        box, positions = _partially_periodic_box(positions, np.asarray(cell, dtype=np.float64), pbc, cutoff)
-        use_tree_search = np.linalg.norm(box[~pbc], axis=1).max() > MAX_OPEN_EXTENT_FOR_VESIN
-    else:
-        box = np.zeros((3, 3))
-        # vesin 0.6 also dies (SIGFPE) for a molecule whose atoms are thousands of A apart
-        use_tree_search = len(positions) > 1 and np.ptp(positions, axis=0).max() > MAX_OPEN_EXTENT_FOR_VESIN
-    search_radius = cutoff * (1.0 + 1e-9) + 1e-9  # vesin's test is strict; ours is inclusive
-    if use_tree_search:
-        centre, neighbour, shifts, distances = _tree_search(positions, box, pbc, search_radius)
-    else:
-        calculator = NeighborList(cutoff=search_radius, full_list=True, sorted=False)
-        centre, neighbour, shifts, distances = calculator.compute(
-            points=positions, box=box, periodic=pbc if pbc.any() else False, quantities="ijSd"
-        )
-    shifts = np.asarray(shifts, dtype=np.int64).reshape(-1, 3)
-    distances = np.asarray(distances, dtype=np.float64)
-    coincident = distances < MIN_SEPARATION
-    coincident &= (centre != neighbour) | np.any(shifts != 0, axis=1)  # not an atom with itself
-    if coincident.any():
-        first = int(np.argmax(coincident))
-        raise InvalidStructureError(
-            f"atoms {int(centre[first])} and {int(neighbour[first])}"
-            + (f" (periodic image {shifts[first].tolist()})" if np.any(shifts[first]) else "")
-            + f" are {distances[first]:.3g} A apart, closer than {MIN_SEPARATION:g} A: "
-            f"{int(coincident.sum()) // 2 or 1} coincident pair(s); remove duplicated atoms"
-        )
+    centre, neighbour, shifts, distances = _all_pairs(positions, cell, pbc, cutoff)
+    _refuse_coincident_atoms(centre, neighbour, shifts, distances)
     keep = (distances <= cutoff) & (distances**2 > COINCIDENT_DISTANCE_SQUARED)
     centre, neighbour, shifts, distances = centre[keep], neighbour[keep], shifts[keep], distances[keep]
 
