@@ -450,15 +450,7 @@ def screen_adsorption(
         raise ValueError(f"output_dir {output_dir} is a file, not a directory; choose another output_dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     results_path = output_dir / "results.jsonl"
-    done = read_results(results_path)
-    for job in jobs:
-        old = done.get(job.key)
-        if old is not None and old.get("status") == "ok" and old.get("fingerprint") != job.fingerprint:
-            raise ValueError(
-                f"{results_path} already holds {job.key} computed with a different structure or settings; "
-                "use another output_dir (or delete the file) to start a new screening"
-            )
-    pending = [j for j in jobs if done.get(j.key, {}).get("status") != "ok"]
+    pending = _jobs_not_done(jobs, results_path)
     n_done_before = len(jobs) - len(pending)
     if max_jobs is not None:
         pending = pending[: max(int(max_jobs), 0)]
@@ -470,15 +462,34 @@ def screen_adsorption(
         output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed,
         model=factory.label(),
     )
+    _report_failures(n_failed, len(pending), results_path)
+    return result
+
+
+def _jobs_not_done(jobs: Sequence[_Job], results_path: Path) -> list[_Job]:
+    """The jobs without an ``ok`` record in ``results_path``; refuses records of the same job made with
+    another structure or settings (a resumed screening must not mix them)."""
+    done = read_results(results_path)
+    for job in jobs:
+        old = done.get(job.key)
+        if old is not None and old.get("status") == "ok" and old.get("fingerprint") != job.fingerprint:
+            raise ValueError(
+                f"{results_path} already holds {job.key} computed with a different structure or settings; "
+                "use another output_dir (or delete the file) to start a new screening"
+            )
+    return [j for j in jobs if done.get(j.key, {}).get("status") != "ok"]
+
+
+def _report_failures(n_failed: int, n_run: int, results_path: Path) -> None:
+    """Log failed jobs; raise ``ScreeningError`` when every job run now failed (nothing to report)."""
     if n_failed:
-        logger.warning("%d of %d job(s) run now failed; their errors are in %s", n_failed, len(pending), results_path)
-    if pending and n_failed == len(pending):
+        logger.warning("%d of %d job(s) run now failed; their errors are in %s", n_failed, n_run, results_path)
+    if n_run and n_failed == n_run:
         first = next(r for r in read_results(results_path).values() if r.get("status") != "ok")
         raise ScreeningError(
             f"all {n_failed} job(s) of this screening failed (first: {first['key']}: {first.get('error')}); "
             f"every error is in {results_path}"
         )
-    return result
 
 
 def _end_torn_line(path: Path) -> None:
