@@ -193,6 +193,23 @@ def _node_ranges(first_edge: list[int], edges_per_chunk: int) -> list[slice]:
     return ranges
 
 
+def _apply_strain(
+    strain: torch.Tensor,
+    positions: torch.Tensor,
+    edge_shifts: torch.Tensor,
+    system_index: torch.Tensor,
+    edge_index: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions ``(n_atoms, 3)`` and periodic edge shifts ``(n_edges, 3)`` under the symmetric part of each
+    system's ``strain (n_systems, 3, 3)`` (MACE/nequip style): the energy's gradient with respect to
+    ``strain`` is then the virial."""
+    symmetric = 0.5 * (strain + strain.transpose(1, 2))
+    strained_positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[system_index])
+    edge_system = system_index[edge_index[1]]
+    strained_shifts = edge_shifts + torch.einsum("ei,eij->ej", edge_shifts, symmetric[edge_system])
+    return strained_positions, strained_shifts
+
+
 class ESCN(torch.nn.Module):
     """eSCN (Passaro & Zitnick 2023), single resolution, with output scaling.
 
@@ -377,18 +394,16 @@ class ESCN(torch.nn.Module):
             return self.forward(
                 atomic_numbers, positions, edge_index, edge_shifts, system_index, n_systems, edge_chunk_size
             )
+        if compute_stress and cells is None:
+            raise ValueError("stress needs the cells of the systems")
         with torch.enable_grad():
             positions = positions.detach().requires_grad_(True)
             inputs = [positions]
             if compute_stress:
-                if cells is None:
-                    raise ValueError("stress needs the cells of the systems")
-                # Symmetric strain applied to positions and periodic shifts (MACE/nequip style).
                 strain = positions.new_zeros(n_systems, 3, 3, requires_grad=True)
-                symmetric = 0.5 * (strain + strain.transpose(1, 2))
-                positions_strained = positions + torch.einsum("ni,nij->nj", positions, symmetric[system_index])
-                edge_system = system_index[edge_index[1]]
-                shifts_strained = edge_shifts + torch.einsum("ei,eij->ej", edge_shifts, symmetric[edge_system])
+                positions_strained, shifts_strained = _apply_strain(
+                    strain, positions, edge_shifts, system_index, edge_index
+                )
                 inputs.append(strain)
             else:
                 positions_strained, shifts_strained = positions, edge_shifts
