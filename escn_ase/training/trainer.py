@@ -102,31 +102,13 @@ class Trainer:
         self._check_elements()
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
-        torch.manual_seed(config.seed)
-        self.model = ESCN(model_config)
-        if config.weight_init == "lecun":
-            lecun_initialise(self.model)
-        self.init_summary: str | None = None
+        self._build_model(source)
         self.scaling: dict = {}
-        if source is not None:
-            report = transfer_weights(self.model, source)
-            self.init_summary = report.summary(source)
-            logger.info(self.init_summary)
-        self.model.to(device=self.device, dtype=self.dtype)
         self.retained_before: dict | None = None
         if saved is None:
             self.scaling = self._fit_output_scaling(source)
             if self.retained_test_set is not None:
-                self.retained_before = self._retained_test_metrics(
-                    source.model.to(device=self.device, dtype=self.dtype)
-                )
-                logger.info(
-                    "retained test split before fine-tuning (%s as loaded): energy MAE %.3g meV/atom, "
-                    "force MAE %.4g eV/A",
-                    source.path,
-                    self.retained_before["energy_mae_mev_per_atom"],
-                    self.retained_before["forces_mae_ev_per_a"],
-                )
+                self.retained_before = self._retained_metrics_before(source)
 
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
@@ -141,19 +123,7 @@ class Trainer:
         )
         self.ema = WeightAverage(self.model, config.ema_decay)
 
-        # Position in the run and what has been learnt so far.
-        self.epoch = 0  # completed epochs
-        self.batch_in_epoch = 0  # completed steps of the current epoch
-        self.global_step = 0
-        self.epoch_loss_sum = 0.0
-        self.epoch_loss_steps = 0
-        self.history: list[dict] = []
-        self.best_loss = math.inf
-        self.best_epoch: float | None = None
-        self.best_val_metrics: dict | None = None
-        self.train_time_s = 0.0  # all invocations together
-        self._session_start = time.monotonic()
-        self._session_time_base = 0.0
+        self._start_progress()
         if saved is not None:
             self._restore(saved)
         save_config(config, self.output_dir / "config.yaml")
@@ -171,6 +141,45 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ set-up
+    def _build_model(self, source: LoadedModel | None) -> None:
+        """A fresh model (seeded, initialised), with the weights of ``source`` where names and shapes match."""
+        torch.manual_seed(self.config.seed)
+        self.model = ESCN(self.model_config)
+        if self.config.weight_init == "lecun":
+            lecun_initialise(self.model)
+        self.init_summary: str | None = None
+        if source is not None:
+            report = transfer_weights(self.model, source)
+            self.init_summary = report.summary(source)
+            logger.info(self.init_summary)
+        self.model.to(device=self.device, dtype=self.dtype)
+
+    def _retained_metrics_before(self, source: LoadedModel) -> dict:
+        """The init checkpoint's errors (as loaded) on the retained test split."""
+        metrics = self._retained_test_metrics(source.model.to(device=self.device, dtype=self.dtype))
+        logger.info(
+            "retained test split before fine-tuning (%s as loaded): energy MAE %.3g meV/atom, force MAE %.4g eV/A",
+            source.path,
+            metrics["energy_mae_mev_per_atom"],
+            metrics["forces_mae_ev_per_a"],
+        )
+        return metrics
+
+    def _start_progress(self) -> None:
+        """Position in the run and what has been learnt so far: nothing yet (``_restore`` sets a resumed run's)."""
+        self.epoch = 0  # completed epochs
+        self.batch_in_epoch = 0  # completed steps of the current epoch
+        self.global_step = 0
+        self.epoch_loss_sum = 0.0
+        self.epoch_loss_steps = 0
+        self.history: list[dict] = []
+        self.best_loss = math.inf
+        self.best_epoch: float | None = None
+        self.best_val_metrics: dict | None = None
+        self.train_time_s = 0.0  # all invocations together
+        self._session_start = time.monotonic()
+        self._session_time_base = 0.0
+
     def _load_data(self, model_config: ESCNConfig):
         data = self.config.data
         keys = dict(energy_key=data.energy_key, forces_key=data.forces_key, stress_key=data.stress_key)
