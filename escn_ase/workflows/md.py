@@ -399,17 +399,7 @@ def run_md(
         work, ensemble, timestep_fs, temperature_K, thermostat, friction_per_fs, taut_fs, pressure_bar, pdamp_fs, rng
     )
     if last is not None:
-        if saved_state.get("step") == start_step:
-            _restore_integrator_state(dynamics, saved_state.get("integrator", {}))
-        else:
-            warnings.warn(
-                f"{state_path} does not describe step {start_step} (the run stopped between writing the frame "
-                "and its state); continuing with a fresh random stream / thermostat state",
-                UserWarning,
-                stacklevel=2,
-            )
-        rows = [r for r in read_thermo_log(logfile) if r["step"] <= start_step] if logfile.exists() else []
-        _write_log(logfile, rows)  # drop rows written after the last complete frame
+        _continue_from(dynamics, saved_state, state_path, logfile, start_step)
     else:
         _write_log(logfile, [])
     dynamics.nsteps = start_step
@@ -464,6 +454,22 @@ def run_md(
     )
     _write_json_atomically(summary_path, summary.to_dict())
     return summary
+
+
+def _continue_from(dynamics, saved_state: dict, state_path: Path, logfile: Path, start_step: int) -> None:
+    """Restore the integrator's state saved with the last complete frame (or warn that it is not that
+    step's) and drop log rows written after that frame."""
+    if saved_state.get("step") == start_step:
+        _restore_integrator_state(dynamics, saved_state.get("integrator", {}))
+    else:
+        warnings.warn(
+            f"{state_path} does not describe step {start_step} (the run stopped between writing the frame "
+            "and its state); continuing with a fresh random stream / thermostat state",
+            UserWarning,
+            stacklevel=3,
+        )
+    rows = [r for r in read_thermo_log(logfile) if r["step"] <= start_step] if logfile.exists() else []
+    _write_log(logfile, rows)
 
 
 def _resume_point(last: Atoms, work: Atoms, trajectory: Path, state_path: Path, settings: dict) -> tuple[int, dict]:
