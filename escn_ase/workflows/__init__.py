@@ -1,4 +1,4 @@
-"""Workflows on top of any ASE calculator: relaxation, MD, adsorption screening, phonons.
+"""Workflows on top of any ASE calculator: relaxation (one or many at once), MD, adsorption screening, phonons.
 
 Submodules import their optional dependencies (pymatgen, phonopy, matplotlib, tqdm, dask) only
 when used; the names below are loaded lazily.
@@ -27,6 +27,7 @@ __all__ = [
     "find_sites",
     "is_direct_force",
     "relax",
+    "relax_batch",
     "run_md",
     "screen_adsorption",
 ]
@@ -36,6 +37,7 @@ _WHERE = {
     "Adsorbate": "adsorbates",
     "MDSummary": "md",
     "run_md": "md",
+    "relax_batch": "batch_relax",
     "PhononResult": "phonons",
     "compute_phonons": "phonons",
     "ScreeningResult": "adsorption",
