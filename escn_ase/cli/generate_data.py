@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=_size,
         default="small",
-        help="tiny (~55 structures), small (~3700, default), medium (~11000), or a number of structures",
+        help="tiny (~55 structures), small (~3000, default), medium (~9000), or a number of structures",
     )
     parser.add_argument(
         "--groups",

@@ -43,9 +43,9 @@ __all__ = [
 # smooth energy (no neighbour cap, whose truncation would make the energy jump).
 TRAINING_MODEL_DEFAULTS: dict[str, Any] = {"forces": "conservative", "smooth_cutoff": True, "max_neighbors": None}
 # A model trained from scratch also uses the exactly equivariant gated blocks (escn_ase.nn.gate): its energy
-# does not depend on how edge frames are completed, and the ZBL repulsion (escn_ase.nn.repulsion) keeps atoms
-# pushed closer than the training data apart. Fine-tuning keeps the init checkpoint's blocks.
-FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate", "pair_repulsion": "zbl"}
+# does not depend on how edge frames are completed. Fine-tuning keeps the init checkpoint's blocks. The ZBL
+# repulsion (model.pair_repulsion: zbl) is opt-in: see benchmarks/results/zbl_trial.md.
+FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate"}
 
 
 class TrainingConfigError(ESCNError, ValueError):
@@ -145,8 +145,7 @@ class TrainConfig:
         model: ``ESCNConfig`` fields.  Unset fields come from ``init_checkpoint``'s architecture if
             there is one, else from ``ESCNConfig``'s defaults, except ``forces``, ``smooth_cutoff``
             and ``max_neighbors``, which default to conservative / True / None, and (without an
-            init checkpoint) ``activation`` and ``pair_repulsion``, which default to ``"gate"``
-            and ``"zbl"``.
+            init checkpoint) ``activation``, which defaults to ``"gate"``.
         epochs: passes over the training set (the schedule spans them).
         max_minutes: wall-time budget of one invocation; training stops cleanly when it is spent
             (checkpoint, validation, test).  None: no limit.
@@ -162,9 +161,10 @@ class TrainConfig:
         energy_scale: the model's ``energy_scale`` buffer; None: the force RMS of the training set
             over ``ENERGY_SCALE`` (see ``escn_ase.training.scaling``), or the init checkpoint's value.
         fit_element_references: fit per-element energies by least squares before training.  None
-            (default): always from scratch; when fine-tuning, only where the new training data
-            determine them (every element's count varies independently across enough structures),
-            else the init checkpoint's references are kept and only elements new to it are fitted.
+            (default): always from scratch; when fine-tuning, only when the new data use another energy
+            zero (mean error of the init model above 0.1 eV/atom) and determine them (every element's
+            count varies independently across enough structures); otherwise the init checkpoint's
+            references are kept and only elements new to it are fitted.
         retain: fine-tuning only: original training data mixed in and the original test split
             reported before and after (``RetainConfig``).
         checkpoint_every_minutes: also write ``last.pt`` this often within an epoch.

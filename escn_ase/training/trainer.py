@@ -50,6 +50,10 @@ logger = logging.getLogger("escn_ase.training")
 
 TRAINING_STATE_FORMAT = "escn_ase-training-state"
 # Settings a resumed run may change; anything else must match the interrupted run.
+# Fine-tuning data whose energies differ from the init model's by more than this (mean, per atom) are taken
+# to use another energy zero (another DFT code or functional): their element references are refitted.
+# Below it a refit would only absorb the model's errors on the new structures into every other structure.
+ENERGY_ZERO_CHANGE_EV_PER_ATOM = 0.1
 _RESUMABLE_CHANGES = {"epochs", "max_minutes", "max_steps", "device", "progress_bar", "checkpoint_every_minutes"}
 
 
@@ -300,18 +304,21 @@ class Trainer:
             shared = min(len(theirs), len(references))
             references[:shared] = theirs[:shared]
         model.element_references.copy_(torch.as_tensor(references))
-        initial_error = data.energies - self._energies(model, data)
         mode = self._reference_fit(source, counts)
+        # Fine-tuning corrects the references on the new structures only (retained ones already fit them).
+        own = self.new_train_counts if (source is not None and self.new_train_counts is not None) else data
+        own_counts = own.composition_matrix(counts.shape[1])
         if mode != "kept":
-            columns = np.ones(counts.shape[1], dtype=bool)
+            columns = own_counts.sum(axis=0) > 0
             if mode == "new elements":  # the checkpoint's references stay; elements it lacks get theirs
-                columns = ~np.isin(np.arange(counts.shape[1]), list(source.elements))
+                columns &= ~np.isin(np.arange(counts.shape[1]), list(source.elements))
             correction = np.zeros(counts.shape[1])
             if columns.any():
-                correction[columns] = fit_element_references(counts[:, columns], initial_error)
+                own_error = own.energies - self._energies(model, own)
+                correction[columns] = fit_element_references(own_counts[:, columns], own_error)
             references += correction
-            initial_error -= counts @ correction
             model.element_references.copy_(torch.as_tensor(references))
+        initial_error = data.energies - self._energies(model, data)
 
         scaling = {
             "element_references_fit": mode,
@@ -342,12 +349,16 @@ class Trainer:
         if choice is not None:
             return "all" if choice else "kept"
         own = self.new_train_counts if self.new_train_counts is not None else self.train_set
-        if references_determined(own.composition_matrix(counts.shape[1])):
+        offset = float(np.mean(np.abs(own.energies - self._energies(self.model, own)) / own.atom_counts))
+        if offset > ENERGY_ZERO_CHANGE_EV_PER_ATOM and references_determined(own.composition_matrix(counts.shape[1])):
+            logger.info("the fine-tuning data sit %.3g eV/atom from %s's energies: refitting element references "
+                        "(another energy zero, e.g. another DFT code)", offset, source.path)
             return "all"
         logger.info(
-            "the fine-tuning data do not determine per-element energies (too few structures or compositions "
-            "that vary together): keeping %s's element references and fitting only elements it lacks",
-            source.path,
+            "keeping %s's element references (the new data are %.3g eV/atom from its energies%s) and fitting "
+            "only elements it lacks", source.path, offset,
+            "" if references_determined(own.composition_matrix(counts.shape[1])) else
+            ", and too few or too similar compositions to determine them",
         )
         return "new elements"
 
