@@ -370,6 +370,8 @@ def random_conservative_calculator(
     non-linear; ``energy_scale`` is then set so that the RMS force on ``rattled_bulk()`` is ``force_rms``
     eV/A, and ``element_references`` so that isolated atoms have the energies above.
     """
+    import dataclasses
+
     import torch
 
     from escn_ase import ESCN, ESCNCalculator, ESCNConfig, save_checkpoint
@@ -378,8 +380,9 @@ def random_conservative_calculator(
     config = ESCNConfig(
         num_layers=num_layers, lmax=lmax, mmax=mmax, sphere_channels=8, hidden_channels=16, edge_channels=8,
         cutoff=cutoff, max_neighbors=None, num_sphere_samples=24, distance_resolution=0.1, forces="conservative",
-        smooth_cutoff=True, activation=activation, pair_repulsion=pair_repulsion,
+        smooth_cutoff=True, activation=activation,
     )
+    # The network's scale is set without the pair term (it has no weights), which is added at the end.
     model = ESCN(config)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -394,5 +397,7 @@ def random_conservative_calculator(
         for z in RANDOM_MODEL_ELEMENTS:
             isolated, _, _ = evaluate(raw, Atoms(numbers=[z], positions=[[0.0, 0.0, 0.0]]))
             model.element_references[z] = _ISOLATED_ATOM_ENERGY[z] - scale * isolated
-    save_checkpoint(path, model, elements=list(RANDOM_MODEL_ELEMENTS))
+    final = ESCN(dataclasses.replace(config, pair_repulsion=pair_repulsion))
+    final.load_state_dict(model.state_dict())
+    save_checkpoint(path, final, elements=list(RANDOM_MODEL_ELEMENTS))
     return ESCNCalculator(path, device="cpu", dtype="float64")
