@@ -1,7 +1,7 @@
 """Relaxations per minute: ``relax_batch`` (one packed graph per step) against ``relax`` one at a time.
 
     python benchmarks/bench_batch_relax.py [--quick] [--threads 2] [--systems 32] [--fmax 0.05] [--steps 300]
-                                           [--max-batch-atoms N] [--device cpu]
+                                           [--repeats 1] [--max-batch-atoms N] [--device cpu] [--per-system]
 
 32 adsorbate + slab systems, seeded: O, H, N, C, OH or CO at an ontop or fcc site of Cu, Pt, Ni or
 Au(111), 2x2x4 or 3x3x4 slabs (17 to 38 atoms; ``ase.build.fcc111`` + ``add_adsorbate``), the two
@@ -15,7 +15,9 @@ FIRE, the same ``fmax`` and step limit, in this one process:
 
 Prints the wall time and relaxations per minute of both, the speed-up, and how far apart the final
 energies are: the largest |E_batched - E_single| and how many systems end within 2 meV (the same
-minimum). One short warm-up relaxation precedes the timed runs. Not a test.
+minimum). One short warm-up relaxation precedes the timed runs. ``--repeats N`` times each route N
+times in the order batched, single, single, batched, ... (drift in the machine's load cancels) and
+reports the median; all times are printed. Not a test.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--systems", type=int, default=None)
     parser.add_argument("--fmax", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-batch-atoms", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--per-system", action="store_true", help="also print one row per system")
@@ -84,12 +87,19 @@ def main() -> None:
     relax(starts[0], calc, optimizer="FIRE", **{**settings, "steps": 5})  # warm-up of both routes
     relax_batch(starts[:2], calc, **{**settings, "steps": 5})
 
-    began = time.perf_counter()
-    batched = relax_batch(starts, calc, max_batch_atoms=args.max_batch_atoms, **settings)
-    batch_seconds = time.perf_counter() - began
-    began = time.perf_counter()
-    single = [relax(atoms, calc, optimizer="FIRE", **settings) for atoms in starts]
-    single_seconds = time.perf_counter() - began
+    routes = {
+        "batched": lambda: relax_batch(starts, calc, max_batch_atoms=args.max_batch_atoms, **settings),
+        "single": lambda: [relax(atoms, calc, optimizer="FIRE", **settings) for atoms in starts],
+    }
+    times: dict[str, list[float]] = {"batched": [], "single": []}
+    results = {}
+    for repeat in range(args.repeats):
+        for route in ("batched", "single") if repeat % 2 == 0 else ("single", "batched"):
+            began = time.perf_counter()
+            results[route] = routes[route]()
+            times[route].append(time.perf_counter() - began)
+    batched, single = results["batched"], results["single"]
+    batch_seconds, single_seconds = (float(np.median(times[route])) for route in ("batched", "single"))
 
     differences = np.array([abs(b.energy - s.energy) for b, s in zip(batched, single)])
     n_atoms = [len(atoms) for atoms in starts]
@@ -98,6 +108,9 @@ def main() -> None:
     print(f"# {count} systems, {min(n_atoms)}-{max(n_atoms)} atoms ({sum(n_atoms)} in all), FIRE, fmax {args.fmax} "
           f"eV/A, at most {args.steps} steps, 2 bottom layers fixed, max_batch_atoms {args.max_batch_atoms}, "
           f"{args.device}")
+    if args.repeats > 1:
+        print(f"# median of {args.repeats} runs per route (batched, single, single, batched, ...): "
+              + "; ".join(f"{route} " + ", ".join(f"{t:.1f}" for t in times[route]) + " s" for route in times))
     print()
     rows = []
     for route, results, seconds in (
