@@ -150,33 +150,12 @@ def compute_phonons(
 
     Frequencies are in THz; imaginary modes appear as negative numbers.
     """
-    phonopy = optional_import("phonopy")
     band_structure = optional_import("phonopy.phonon.band_structure")
-    if not np.all(atoms.pbc):
-        raise ValueError(f"phonons need a crystal periodic in all three directions, got pbc={atoms.pbc}")
-    if not abs(atoms.cell.volume) > 1e-6:
-        raise ValueError(f"phonons need a unit cell with a volume; this cell's volume is {atoms.cell.volume:.3g} A^3")
-    if displacement <= 0:
-        raise ValueError(f"displacement must be positive, got {displacement}")
-    if is_direct_force(calc):
-        warnings.warn(
-            "phonons from a direct-force model: its forces are not derivatives of an energy, so the force "
-            "constants are not a true Hessian (not symmetric, acoustic sum rule broken); frequencies are "
-            "indicative only. A conservative model is recommended.",
-            UserWarning,
-            stacklevel=2,
-        )
+    _check_phonon_inputs(atoms, calc, displacement)
     matrix = supercell_matrix(supercell)
     with quiet_third_party():
-        ph = phonopy.Phonopy(_to_phonopy_atoms(atoms), supercell_matrix=matrix, primitive_matrix=primitive)
-        ph.generate_displacements(distance=displacement)
+        ph = _force_constants(atoms, calc, matrix, displacement, primitive, subtract_residual_forces, symmetrize)
         displaced = ph.supercells_with_displacements
-        residual = _forces(calc, _to_ase(ph.supercell)) if subtract_residual_forces else 0.0
-        ph.forces = np.array([_forces(calc, _to_ase(cell)) - residual for cell in displaced])
-        ph.produce_force_constants()
-        if symmetrize:
-            ph.symmetrize_force_constants()
-
         path, special, segments = _band_paths(np.array(ph.primitive.cell), path)
         band_paths = [[special[label] for label in segment] for segment in segments]
         qpoints, connections = band_structure.get_band_qpoints_and_path_connections(band_paths, npoints=npoints)
@@ -226,6 +205,37 @@ def compute_phonons(
         plot=plot_path,
         phonopy=ph,
     )
+
+
+def _check_phonon_inputs(atoms: Atoms, calc: Calculator, displacement: float) -> None:
+    """Refuse what phonons cannot be computed for; warn for direct-force models."""
+    if not np.all(atoms.pbc):
+        raise ValueError(f"phonons need a crystal periodic in all three directions, got pbc={atoms.pbc}")
+    if not abs(atoms.cell.volume) > 1e-6:
+        raise ValueError(f"phonons need a unit cell with a volume; this cell's volume is {atoms.cell.volume:.3g} A^3")
+    if displacement <= 0:
+        raise ValueError(f"displacement must be positive, got {displacement}")
+    if is_direct_force(calc):
+        warnings.warn(
+            "phonons from a direct-force model: its forces are not derivatives of an energy, so the force "
+            "constants are not a true Hessian (not symmetric, acoustic sum rule broken); frequencies are "
+            "indicative only. A conservative model is recommended.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _force_constants(atoms, calc, matrix, displacement, primitive, subtract_residual_forces, symmetrize):
+    """A ``phonopy.Phonopy`` with force constants from ``calc``'s forces on the displaced supercells."""
+    phonopy = optional_import("phonopy")
+    ph = phonopy.Phonopy(_to_phonopy_atoms(atoms), supercell_matrix=matrix, primitive_matrix=primitive)
+    ph.generate_displacements(distance=displacement)
+    residual = _forces(calc, _to_ase(ph.supercell)) if subtract_residual_forces else 0.0
+    ph.forces = np.array([_forces(calc, _to_ase(cell)) - residual for cell in ph.supercells_with_displacements])
+    ph.produce_force_constants()
+    if symmetrize:
+        ph.symmetrize_force_constants()
+    return ph
 
 
 def _ticks(segments: list[list[str]], distances: list[np.ndarray]) -> tuple[list[float], list[str]]:
