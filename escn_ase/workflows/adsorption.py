@@ -553,44 +553,11 @@ def write_tables(
     by_name = {a.name: a for a in adsorbates}
     gas = {k.split("|", 1)[1]: r["energy"] for k, r in ok.items() if r["kind"] == "gas"}
     slabs = {k.split("|", 1)[1]: r["energy"] for k, r in ok.items() if r["kind"] == "slab"}
-    rows = []
-    for job in jobs:
-        record = ok.get(job.key)
-        if job.kind != "ads" or record is None:
-            continue
-        adsorbate = by_name[job.adsorbate]
-        slab_energy = slabs.get(job.surface)
-        gas_terms = [gas.get(m) for m in adsorbate.gas_molecules]
-        energy_ads = None
-        if slab_energy is not None and all(e is not None for e in gas_terms):
-            reference = sum(c * gas[m] for m, c in adsorbate.reference)
-            energy_ads = record["energy"] - slab_energy - reference
-        anomaly = record["desorbed"] or record["dissociated"] or record["surface_changed"]
-        rows.append(
-            {
-                "surface": job.surface,
-                "adsorbate": job.adsorbate,
-                "site": job.site["kind"],
-                "site_index": job.site["index"],
-                "coordination": job.site["coordination"],
-                "site_x": job.site["position"][0],
-                "site_y": job.site["position"][1],
-                "adsorption_energy_eV": energy_ads,
-                "energy_eV": record["energy"],
-                "slab_energy_eV": slab_energy,
-                "reference": adsorbate.reference_formula,
-                "converged": record["converged"],
-                "steps": record["steps"],
-                "fmax": record["fmax"],
-                "desorbed": record["desorbed"],
-                "dissociated": record["dissociated"],
-                "surface_changed": record["surface_changed"],
-                "max_surface_displacement_A": record["max_surface_displacement_A"],
-                "anomaly": bool(anomaly),
-                "is_minimum": False,
-                "key": job.key,
-            }
-        )
+    rows = [
+        _adsorption_row(job, ok[job.key], by_name[job.adsorbate], slabs, gas)
+        for job in jobs
+        if job.kind == "ads" and job.key in ok
+    ]
     minima = _minima(rows)
     missing = [j.key for j in jobs if j.key not in ok]
     files = {"results": str(output_dir / "results.jsonl")}
@@ -637,6 +604,40 @@ def write_tables(
         n_failed=n_failed,
         missing=missing,
     )
+
+
+def _adsorption_row(job: _Job, record: dict, adsorbate: Adsorbate, slabs: dict, gas: dict) -> dict:
+    """One table row: the relaxed slab + adsorbate ``record`` of ``job``, its adsorption energy (None while
+    its slab or a gas reference is missing) and its AdsorbML-style flags."""
+    slab_energy = slabs.get(job.surface)
+    energy_ads = None
+    if slab_energy is not None and all(gas.get(m) is not None for m in adsorbate.gas_molecules):
+        reference = sum(c * gas[m] for m, c in adsorbate.reference)
+        energy_ads = record["energy"] - slab_energy - reference
+    anomaly = record["desorbed"] or record["dissociated"] or record["surface_changed"]
+    return {
+        "surface": job.surface,
+        "adsorbate": job.adsorbate,
+        "site": job.site["kind"],
+        "site_index": job.site["index"],
+        "coordination": job.site["coordination"],
+        "site_x": job.site["position"][0],
+        "site_y": job.site["position"][1],
+        "adsorption_energy_eV": energy_ads,
+        "energy_eV": record["energy"],
+        "slab_energy_eV": slab_energy,
+        "reference": adsorbate.reference_formula,
+        "converged": record["converged"],
+        "steps": record["steps"],
+        "fmax": record["fmax"],
+        "desorbed": record["desorbed"],
+        "dissociated": record["dissociated"],
+        "surface_changed": record["surface_changed"],
+        "max_surface_displacement_A": record["max_surface_displacement_A"],
+        "anomaly": bool(anomaly),
+        "is_minimum": False,
+        "key": job.key,
+    }
 
 
 def _minima(rows: list[dict]) -> list[dict]:
