@@ -524,10 +524,26 @@ def generate_dataset(
     for name in SPLITS:
         os.replace(partial[name], out / f"{name}.extxyz")
 
+    manifest = _manifest(out, seed, size, recipe, fractions, max_force, tally, started)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _manifest(
+    out: Path,
+    seed: int,
+    size: str | int,
+    recipe: Recipe,
+    fractions: tuple[float, float, float],
+    max_force: float,
+    tally: _Tally,
+    started: float,
+) -> dict[str, Any]:
+    """What ``generate_dataset`` wrote into ``out``: recipe, counts, drops, elements, checksums, versions, time."""
     from ase.data import atomic_numbers
 
     by_z = sorted(tally.element_atoms, key=lambda symbol: atomic_numbers[symbol])
-    manifest: dict[str, Any] = {
+    return {
         "generator": "escn_ase.data.emt_dataset",
         "generator_version": GENERATOR_VERSION,
         "calculator": "ase.calculators.emt.EMT",
@@ -561,8 +577,6 @@ def generate_dataset(
             "seconds_per_family": {f: round(tally.seconds[f], 3) for f in FAMILIES},
         },
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
 
 
 def _versions() -> dict[str, str]:
