@@ -129,17 +129,9 @@ def _normalizer_pair(normalizers: dict, names: tuple[str, str], path: str) -> tu
     return None
 
 
-def load_fairchem_checkpoint(data: dict, path: str) -> LoadedModel:
-    """Build an ``ESCN`` with the weights and output scaling of a fairchem checkpoint dict."""
-    config = escn_config_from_fairchem(data["config"], path)
-    legacy = isinstance(data["config"].get("model"), str)
-    state_dict = data["state_dict"]
-    if not isinstance(state_dict, dict) or not state_dict:
-        raise CheckpointError(f"{path}: 'state_dict' is empty or not a mapping")
-    state_dict = _strip_module_prefix(state_dict)
-    model = ESCN(config)
-
-    # Constant tables stored by the reference: check them against ours, then drop or rename.
+def _check_constant_tables(state_dict: dict, model: ESCN, config: ESCNConfig, path: str) -> None:
+    """The constant tables the reference stores (Gaussian offsets, sphere points, their harmonics) must be
+    the ones the config defines: checked, then dropped or renamed in ``state_dict``."""
     expected_offsets = model.distance_expansion.offsets
     for key in [k for k in state_dict if k.endswith("distance_expansion.offset")]:
         stored = state_dict.pop(key)
@@ -155,6 +147,10 @@ def load_fairchem_checkpoint(data: dict, path: str) -> LoadedModel:
             if not torch.allclose(state_dict[key].float(), getattr(model, key), atol=1e-5):
                 raise CheckpointError(f"{path}: stored {key} differ from the ones eSCN defines; not an eSCN file?")
 
+
+def _output_scaling(data: dict, state_dict: dict, config: ESCNConfig, path: str):
+    """Put the normalizers and element references of a fairchem file into ``state_dict`` as our output
+    buffers; returns (energy (mean, rmsd), forces (mean, rmsd), the elementrefs entry or None)."""
     normalizers = data.get("normalizers") or {}
     energy = _normalizer_pair(normalizers, ("energy", "target"), path) or (0.0, 1.0)
     forces = _normalizer_pair(normalizers, ("forces", "grad_target"), path) or (0.0, 1.0)
@@ -174,6 +170,21 @@ def load_fairchem_checkpoint(data: dict, path: str) -> LoadedModel:
         table = torch.as_tensor(table, dtype=torch.float32).flatten()
         references[: min(len(table), len(references))] = table[: len(references)]
     state_dict["element_references"] = references
+    return energy, forces, element_refs
+
+
+def load_fairchem_checkpoint(data: dict, path: str) -> LoadedModel:
+    """Build an ``ESCN`` with the weights and output scaling of a fairchem checkpoint dict."""
+    config = escn_config_from_fairchem(data["config"], path)
+    legacy = isinstance(data["config"].get("model"), str)
+    state_dict = data["state_dict"]
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise CheckpointError(f"{path}: 'state_dict' is empty or not a mapping")
+    state_dict = _strip_module_prefix(state_dict)
+    model = ESCN(config)
+
+    _check_constant_tables(state_dict, model, config, path)
+    energy, forces, element_refs = _output_scaling(data, state_dict, config, path)
 
     load_weights(model, state_dict, path)
     model.eval()
