@@ -69,7 +69,7 @@ def worker(checkpoint: str, target_atoms: int, device: str, memory_fraction: flo
 
     calc = ESCNCalculator(checkpoint, device=device)
     calc.calculate(copper_supercell(4), ["energy", "forces"], all_changes)  # one-off initialisation
-    calc.memory_fraction = memory_fraction
+    calc.set(memory_fraction=memory_fraction)
     atoms = copper_supercell(target_atoms)
     start = time.perf_counter()
     batch = calc.prepare([atoms])

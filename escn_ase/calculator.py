@@ -31,8 +31,16 @@ __all__ = ["ESCNCalculator", "torch_threads"]
 logger = logging.getLogger("escn_ase")
 _DIRECT_FORCE_NOTICE_GIVEN: set[str] = set()
 
-def _check_settings(checkpoint, device, edge_chunk_size, memory_fraction, checkpoint_layers, threads=None) -> None:
-    """Refuse calculator settings that cannot work, naming the parameter and what it accepts."""
+def _check_settings(
+    checkpoint, device, dtype, neighbor_ties, edge_chunk_size, memory_fraction, checkpoint_layers, threads
+) -> None:
+    """Refuse calculator settings that cannot work, naming the parameter and what it accepts.
+
+    Takes the keys of ``ESCNCalculator.default_parameters`` (pass them as ``**parameters``)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if neighbor_ties not in ("reference", "keep_shell"):
+        raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path, a registered model name or None, got {type(checkpoint).__name__}")
     if checkpoint is not None and not str(checkpoint).strip():
@@ -170,26 +178,9 @@ class ESCNCalculator(Calculator):
             if values[name] is None:
                 values[name] = default
         super().__init__(**ase_keywords)
-        dtype, neighbor_ties = values["dtype"], values["neighbor_ties"]
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        if neighbor_ties not in ("reference", "keep_shell"):
-            raise ValueError(f"neighbor_ties must be 'reference' or 'keep_shell', got {neighbor_ties!r}")
-        _check_settings(
-            values["checkpoint"],
-            values["device"],
-            values["edge_chunk_size"],
-            values["memory_fraction"],
-            values["checkpoint_layers"],
-            values["threads"],
-        )
+        _check_settings(**values)
         self.device = resolve_device(values["device"])
-        self.dtype = DTYPES[dtype]
-        self.neighbor_ties = neighbor_ties
-        self.edge_chunk_size = values["edge_chunk_size"]
-        self.memory_fraction = values["memory_fraction"]
-        self.checkpoint_layers = values["checkpoint_layers"]
-        self.threads = values["threads"]
+        self.dtype = DTYPES[values["dtype"]]
         self.checkpoint_path = resolve_checkpoint(values["checkpoint"])
         self.loaded: LoadedModel = load_checkpoint(self.checkpoint_path)
         self.model = self.loaded.model.to(device=self.device, dtype=self.dtype)
@@ -229,15 +220,16 @@ class ESCNCalculator(Calculator):
             unknown = set(kwargs) - set(self.default_parameters) - {"parameters"}
             if unknown:
                 raise _unknown_keyword_error(sorted(unknown)[0])
-        changed = super().set(**kwargs)
-        for name in ("neighbor_ties", "edge_chunk_size", "memory_fraction", "checkpoint_layers", "threads"):
-            if name in changed:
-                setattr(self, name, changed[name])
-        if changed:
-            _check_settings(
-                None, self.device, self.edge_chunk_size, self.memory_fraction, self.checkpoint_layers, self.threads
-            )
-        return changed
+        new = {key: value for key, value in kwargs.items() if key != "parameters"}
+        _check_settings(**{**self.parameters, **new})  # before anything is changed
+        return super().set(**kwargs)
+
+    # The evaluation settings are read from ``parameters``, the one place ``set`` changes them.
+    neighbor_ties = property(lambda self: self.parameters["neighbor_ties"])
+    edge_chunk_size = property(lambda self: self.parameters["edge_chunk_size"])
+    memory_fraction = property(lambda self: self.parameters["memory_fraction"])
+    checkpoint_layers = property(lambda self: self.parameters["checkpoint_layers"])
+    threads = property(lambda self: self.parameters["threads"])
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

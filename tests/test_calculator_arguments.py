@@ -91,6 +91,9 @@ def test_set_refuses_load_time_settings_and_applies_the_others():
     assert calc.memory_fraction == 0.5 and calc.threads == 1
     with pytest.raises(ValueError, match="memory_fraction"):
         calc.set(memory_fraction=2.0)
+    assert calc.memory_fraction == 0.5  # a refused value changes nothing
+    with pytest.raises(ValueError, match="neighbor_ties"):
+        calc.set(neighbor_ties="nearest")
 
 
 def test_threads_apply_during_evaluation_and_are_restored(monkeypatch):
