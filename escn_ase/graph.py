@@ -105,17 +105,17 @@ def _tree_search(
     if not pbc.any():  # a molecule or cluster: the points themselves
         pairs = cKDTree(positions).sparse_distance_matrix(cKDTree(positions), radius, output_type="ndarray")
         return pairs["i"], pairs["j"], np.zeros((len(pairs), 3), dtype=np.int64), pairs["v"]
-    periodic = np.where(pbc)[0]
     volume = abs(np.linalg.det(box))
     # Wrap along the periodic axes (an atom 1e4 cells away would otherwise need 1e4 images per axis);
     # the pair shifts are translated back at the end.
-    cells_away = np.zeros((len(positions), 3), dtype=np.int64)
-    cells_away[:, pbc] = np.floor((positions @ np.linalg.inv(box))[:, pbc]).astype(np.int64)
-    positions = positions - cells_away @ box
     fractional = positions @ np.linalg.inv(box)
+    cells_away = np.zeros((len(positions), 3), dtype=np.int64)
+    cells_away[:, pbc] = np.floor(fractional[:, pbc]).astype(np.int64)
+    positions = positions - cells_away @ box
+    fractional = fractional - cells_away
     ranges = []
     for axis in range(3):
-        if axis not in periodic:
+        if not pbc[axis]:
             ranges.append([0])
             continue
         others = np.delete(box, axis, axis=0)
