@@ -262,12 +262,16 @@ def _last_frame(trajectory: Path) -> Atoms | None:
             UserWarning,
             stacklevel=3,
         )
-        temporary = trajectory.with_name(trajectory.name + ".tmp")
-        with Trajectory(str(temporary), "w") as writer:
-            for frame in kept:
-                writer.write(frame)
-        os.replace(temporary, trajectory)
+        atomic_write(trajectory, lambda temporary: _write_frames(temporary, kept))
     return last
+
+
+def _write_frames(path: Path, frames: list[Atoms]) -> None:
+    from ase.io.trajectory import Trajectory
+
+    with Trajectory(str(path), "w") as writer:
+        for frame in frames:
+            writer.write(frame)
 
 
 def _initialise_velocities(atoms: Atoms, mode: str, temperature_K: float, rng: np.random.Generator) -> None:
