@@ -368,7 +368,6 @@ def _resolve_executor(executor, n_workers: int | None):
                 "the screening again in every worker. Running the jobs in this process instead; put the call "
                 "under that block (or pass executor=...) to use worker processes"
             )
-            logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)
             workers = 0
         if workers == 0:
