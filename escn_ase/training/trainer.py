@@ -203,7 +203,7 @@ class Trainer:
             val_structures = [a for i, a in enumerate(train_structures) if i in held_out]
             train_structures = [a for i, a in enumerate(train_structures) if i not in held_out]
             info["val_from_train"] = {"fraction": data.val_fraction, "seed": self.config.seed}
-        self.new_train_counts = None
+        self.new_train_set = None
         retain = self.config.retain
         if retain.train:
             retained = read_labelled_structures(retain.train, **keys)
@@ -216,8 +216,7 @@ class Trainer:
                 retain.train,
                 retain.share,
             )
-            new_structures = StructureSet(train_structures, model_config, "new")
-            self.new_train_counts = new_structures  # the compositions of the user's own data
+            self.new_train_set = StructureSet(train_structures, model_config, "new")  # the user's own data
             train_structures = list(train_structures) + [retained[i] for i in sorted(order.tolist())]
         train_set = StructureSet(train_structures, model_config, "train")
         val_set = StructureSet(val_structures, model_config, "val")
@@ -304,17 +303,17 @@ class Trainer:
             shared = min(len(theirs), len(references))
             references[:shared] = theirs[:shared]
         model.element_references.copy_(torch.as_tensor(references))
-        mode = self._reference_fit(source, counts)
-        # Fine-tuning corrects the references on the new structures only (retained ones already fit them).
-        own = self.new_train_counts if (source is not None and self.new_train_counts is not None) else data
+        # Fine-tuning judges and corrects the references on the new structures only (retained ones fit them).
+        own = self.new_train_set if (source is not None and self.new_train_set is not None) else data
         own_counts = own.composition_matrix(counts.shape[1])
+        own_error = own.energies - self._energies(model, own)
+        mode = self._reference_fit(source, own_counts, own_error / own.atom_counts)
         if mode != "kept":
             columns = own_counts.sum(axis=0) > 0
             if mode == "new elements":  # the checkpoint's references stay; elements it lacks get theirs
                 columns &= ~np.isin(np.arange(counts.shape[1]), list(source.elements))
             correction = np.zeros(counts.shape[1])
             if columns.any():
-                own_error = own.energies - self._energies(model, own)
                 correction[columns] = fit_element_references(own_counts[:, columns], own_error)
             references += correction
             model.element_references.copy_(torch.as_tensor(references))
@@ -340,25 +339,28 @@ class Trainer:
         )
         return scaling
 
-    def _reference_fit(self, source: LoadedModel | None, counts: np.ndarray) -> str:
-        """Which element references to fit: ``"all"``, ``"new elements"`` (fine-tuning on data that do
-        not determine them: the checkpoint's are kept) or ``"kept"``."""
+    def _reference_fit(self, source: LoadedModel | None, own_counts: np.ndarray, own_error_per_atom: np.ndarray) -> str:
+        """Which element references to fit: ``"all"``, ``"new elements"`` (fine-tuning: the checkpoint's are
+        kept, elements it lacks are fitted) or ``"kept"``.
+
+        ``own_counts``/``own_error_per_atom``: compositions of the new training structures and the initial
+        model's energy error on them (eV/atom).
+        """
         choice = self.config.fit_element_references
         if source is None:
             return "all" if choice is not False else "kept"
         if choice is not None:
             return "all" if choice else "kept"
-        own = self.new_train_counts if self.new_train_counts is not None else self.train_set
-        offset = float(np.mean(np.abs(own.energies - self._energies(self.model, own)) / own.atom_counts))
-        if offset > ENERGY_ZERO_CHANGE_EV_PER_ATOM and references_determined(own.composition_matrix(counts.shape[1])):
+        offset = float(np.mean(np.abs(own_error_per_atom)))
+        determined = references_determined(own_counts)
+        if offset > ENERGY_ZERO_CHANGE_EV_PER_ATOM and determined:
             logger.info("the fine-tuning data sit %.3g eV/atom from %s's energies: refitting element references "
                         "(another energy zero, e.g. another DFT code)", offset, source.path)
             return "all"
         logger.info(
             "keeping %s's element references (the new data are %.3g eV/atom from its energies%s) and fitting "
             "only elements it lacks", source.path, offset,
-            "" if references_determined(own.composition_matrix(counts.shape[1])) else
-            ", and too few or too similar compositions to determine them",
+            "" if determined else ", and too few or too similar compositions to determine them",
         )
         return "new elements"
 
