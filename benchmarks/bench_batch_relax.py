@@ -14,10 +14,12 @@ FIRE, the same ``fmax`` and step limit, in this one process:
   for each system in turn.
 
 Prints the wall time and relaxations per minute of both, the speed-up, and how far apart the final
-energies are: the largest |E_batched - E_single| and how many systems end within 2 meV (the same
-minimum). One short warm-up relaxation precedes the timed runs. ``--repeats N`` times each route N
-times in the order batched, single, single, batched, ... (drift in the machine's load cancels) and
-reports the median; all times are printed. Not a test.
+energies are: the largest |E_batched - E_single|, how many systems end within 2 meV (the same
+minimum) and how many get the same AdsorbML anomaly flags (desorbed, dissociated, surface changed;
+``escn_ase.workflows.adsorption.anomaly_flags`` with its default thresholds). One short warm-up
+relaxation precedes the timed runs. ``--repeats N`` times each route N times in the order
+batched, single, single, batched, ... (drift in the machine's load cancels) and reports the
+median; all times are printed. Not a test.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ase.build import add_adsorbate, fcc111, molecule
 
 from escn_ase import ESCNCalculator
 from escn_ase.workflows import relax, relax_batch
+from escn_ase.workflows.adsorption import anomaly_flags
 
 METALS = ("Cu", "Pt", "Ni", "Au")
 ADSORBATES = ("O", "H", "N", "C", "OH", "CO")
@@ -49,6 +52,15 @@ def adsorbate(name: str) -> Atoms | str:
     return name
 
 
+FLAGS = ("desorbed", "dissociated", "surface_changed")
+
+
+def flags(start: Atoms, final: Atoms) -> tuple[bool, ...]:
+    """AdsorbML flags of one relaxation (adsorbate atoms from ``start.info["n_slab"]`` on, binding atom first)."""
+    found = anomaly_flags(start, final, n_slab=start.info["n_slab"], binding_index=0)
+    return tuple(bool(found[name]) for name in FLAGS)
+
+
 def systems(count: int, seed: int = 0) -> list[tuple[str, Atoms]]:
     """``count`` seeded (label, slab + adsorbate) pairs drawn without repetition from metals x adsorbates x sites."""
     rng = np.random.default_rng(seed)
@@ -59,6 +71,7 @@ def systems(count: int, seed: int = 0) -> list[tuple[str, Atoms]]:
     for index, (metal, name, site) in enumerate(chosen):
         size = (2, 2, 4) if index % 2 == 0 else (3, 3, 4)
         slab = fcc111(metal, size, vacuum=7.0)
+        slab.info["n_slab"] = len(slab)
         add_adsorbate(slab, adsorbate(name), HEIGHTS[site], site)
         slab.rattle(0.02, seed=int(rng.integers(1 << 30)))
         out.append((f"{name}@{site} {metal}(111) {size[0]}x{size[1]}", slab))
@@ -102,6 +115,8 @@ def main() -> None:
     batch_seconds, single_seconds = (float(np.median(times[route])) for route in ("batched", "single"))
 
     differences = np.array([abs(b.energy - s.energy) for b, s in zip(batched, single)])
+    flags_batched = [flags(start, r.atoms) for start, r in zip(starts, batched)]
+    flags_single = [flags(start, r.atoms) for start, r in zip(starts, single)]
     n_atoms = [len(atoms) for atoms in starts]
     print(machine_line(args.threads, args.device))
     print(f"# model: default model {calc.checkpoint_path}; {config_summary(calc.config)}")
@@ -128,7 +143,10 @@ def main() -> None:
     print(f"speed-up of relax_batch: {single_seconds / batch_seconds:.2f}x")
     print(f"max |E_batched - E_single|: {differences.max():.2e} eV; same minimum within 2 meV: "
           f"{int((differences <= 2e-3).sum())} of {count}; same step count: "
-          f"{sum(b.steps == s.steps for b, s in zip(batched, single))} of {count}")
+          f"{sum(b.steps == s.steps for b, s in zip(batched, single))} of {count}; same AdsorbML flags: "
+          f"{sum(fb == fs for fb, fs in zip(flags_batched, flags_single))} of {count} "
+          f"(systems flagged: batched {sum(any(f) for f in flags_batched)}, "
+          f"single {sum(any(f) for f in flags_single)})")
     if args.per_system:
         print()
         print(markdown_table(

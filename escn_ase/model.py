@@ -68,7 +68,8 @@ class ESCNConfig:
     ``pair_repulsion="zbl"`` (conservative models only) adds the ZBL screened nuclear repulsion,
     switched off smoothly at the sum of covalent radii (``escn_ase.nn.repulsion``): atoms pushed
     closer than anything in the training data repel instead of following the network's
-    extrapolation.
+    extrapolation.  ``pair_repulsion="zbl_metal"`` keeps it only for pairs with at least one metal
+    atom, leaving bonds between two non-metals (H2, O2, CO) to the network.
     """
 
     num_layers: int = 8
@@ -86,7 +87,7 @@ class ESCNConfig:
     forces: Literal["direct", "conservative"] = "direct"
     smooth_cutoff: bool = False
     activation: Literal["s2_grid", "gate"] = "s2_grid"
-    pair_repulsion: Literal["none", "zbl"] = "none"
+    pair_repulsion: Literal["none", "zbl", "zbl_metal"] = "none"
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -165,10 +166,10 @@ def _config_problems(c: ESCNConfig) -> list[str]:
         problems.append(f"activation: must be 's2_grid' or 'gate', got {c.activation!r}")
     elif c.activation == "gate" and c.forces != "conservative":
         problems.append("activation: 'gate' is for conservative models (forces='conservative')")
-    if c.pair_repulsion not in ("none", "zbl"):
-        problems.append(f"pair_repulsion: must be 'none' or 'zbl', got {c.pair_repulsion!r}")
-    elif c.pair_repulsion == "zbl" and c.forces != "conservative":
-        problems.append("pair_repulsion: 'zbl' is for conservative models (forces='conservative')")
+    if c.pair_repulsion not in ("none", "zbl", "zbl_metal"):
+        problems.append(f"pair_repulsion: must be 'none', 'zbl' or 'zbl_metal', got {c.pair_repulsion!r}")
+    elif c.pair_repulsion != "none" and c.forces != "conservative":
+        problems.append(f"pair_repulsion: {c.pair_repulsion!r} is for conservative models (forces='conservative')")
     return problems
 
 
@@ -239,7 +240,11 @@ class ESCN(torch.nn.Module):
         )
         self.energy_block = EnergyBlock(c.sphere_channels)
         self.force_block = ForceBlock(c.sphere_channels) if c.forces == "direct" else None
-        self.pair_repulsion = ZBLRepulsion(c.max_num_elements, c.cutoff) if c.pair_repulsion == "zbl" else None
+        self.pair_repulsion = (
+            ZBLRepulsion(c.max_num_elements, c.cutoff, pairs="metal" if c.pair_repulsion == "zbl_metal" else "all")
+            if c.pair_repulsion != "none"
+            else None
+        )
         points = sphere_sample_points(c.num_sphere_samples)
         self.register_buffer("sphere_points", points)
         self.register_buffer("sphharm_weights", spherical_harmonics_unnormalized(c.lmax, points))

@@ -14,7 +14,7 @@ from ase.io import read
 from ase.optimize import FIRE, LBFGS
 
 from escn_ase.errors import StructureTooLargeError
-from escn_ase.workflows import relax, relax_batch
+from escn_ase.workflows import iter_relax_batch, relax, relax_batch
 from escn_ase.workflows.relax import RelaxResult, fix_bottom_layers
 
 
@@ -253,3 +253,32 @@ def test_bad_input_is_named():
         relax_batch([slab, bulk("Cu")], EMT(), fix_bottom_layers=3)
     with pytest.raises(TypeError, match="ASE calculator"):
         relax_batch([slab], object())
+
+
+class _RefusesHydrogen(_Recording):
+    """Raises for any packed call that holds a hydrogen atom, as a model raises for a structure it refuses."""
+
+    def evaluate(self, structures):
+        if any("H" in atoms.get_chemical_symbols() for atoms in structures):
+            raise ValueError("no hydrogen here")
+        return super().evaluate(structures)
+
+
+def test_iter_relax_batch_isolates_a_failing_structure():
+    """The failing structure is found by splitting the batch and reported alone; the rest relax as usual."""
+    structures, layers = _mixture()
+    calc = _RefusesHydrogen()
+    items = list(iter_relax_batch(structures, calc, fmax=0.05, steps=200, fix_bottom_layers=layers))
+    assert sorted(item.index for item in items) == list(range(len(structures)))
+    failed = {item.index for item in items if item.error is not None}
+    assert failed == {1, 4}  # the H and OH structures
+    assert all(isinstance(item.error, ValueError) and item.result is None for item in items if item.index in failed)
+    expected = relax_batch([structures[i] for i in (0, 2, 3)], EMT(), fmax=0.05, steps=200,
+                           fix_bottom_layers=[layers[i] for i in (0, 2, 3)])
+    for item in items:
+        if item.index not in failed:
+            reference = expected[(0, 2, 3).index(item.index)]
+            assert item.result.converged and item.wall_s > 0
+            assert item.result.energy == pytest.approx(reference.energy, abs=1e-10)
+    with pytest.raises(ValueError, match="no hydrogen here"):
+        relax_batch(structures, calc, fmax=0.05, steps=200, fix_bottom_layers=layers)

@@ -127,6 +127,31 @@ def test_forces_with_repulsion_match_central_differences(tmp_path):
     np.testing.assert_allclose(forces, numeric, atol=1e-5)
 
 
+def test_metal_pairs_variant_drops_only_non_metal_pairs(tmp_path):
+    """zbl_metal: the energy difference to the plain network is the ZBL sum over the pairs with a
+    metal atom; the close H-H pair (0.37 A, inside its switch) contributes nothing."""
+    metal_only, without = _model_pair(tmp_path, "zbl_metal"), _model_pair(tmp_path, "none")
+    atoms = Atoms("CuHH", positions=[[0, 0, 0], [1.0, 0.3, 0], [1.3, 0.5, 0.1]], cell=[8, 8, 8], pbc=True)
+    energies = []
+    for calc in (metal_only, without):
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+    module = ZBLRepulsion(90, cutoff=4.0)
+    metal_pairs = sum(float(_pair(module, 29, 1, torch.tensor(atoms.get_distance(0, j), dtype=torch.float64)))
+                      for j in (1, 2))
+    hydrogen_pair = float(_pair(module, 1, 1, torch.tensor(atoms.get_distance(1, 2), dtype=torch.float64)))
+    assert metal_pairs > 1.0 and hydrogen_pair > 1.0  # both kinds of pair are inside their switch
+    assert energies[0] - energies[1] == pytest.approx(metal_pairs, abs=1e-9)
+
+
+def test_non_metal_table_classifies_adsorbate_and_metal_elements():
+    module = ZBLRepulsion(90, cutoff=4.0, pairs="metal")
+    assert not module.is_metal[[1, 6, 7, 8, 16]].any()
+    assert module.is_metal[[13, 28, 29, 46, 47, 78, 79]].all()
+    with pytest.raises(ValueError, match="pairs must be one of"):
+        ZBLRepulsion(90, cutoff=4.0, pairs="light")
+
+
 def test_close_pair_repels_in_a_random_model(tmp_path):
     """At 0.5 A the repulsion dominates whatever the untrained network does."""
     atoms = Atoms("CuH", positions=[[0, 0, 0], [0.5, 0, 0]], cell=[8, 8, 8], pbc=True)
@@ -137,7 +162,9 @@ def test_close_pair_repels_in_a_random_model(tmp_path):
 def test_config_refuses_repulsion_for_direct_models_and_unknown_values():
     with pytest.raises(ValueError, match="pair_repulsion: 'zbl' is for conservative models"):
         ESCNConfig(pair_repulsion="zbl")
-    with pytest.raises(ValueError, match="pair_repulsion: must be 'none' or 'zbl'"):
+    with pytest.raises(ValueError, match="pair_repulsion: 'zbl_metal' is for conservative models"):
+        ESCNConfig(pair_repulsion="zbl_metal")
+    with pytest.raises(ValueError, match="pair_repulsion: must be 'none', 'zbl' or 'zbl_metal'"):
         ESCNConfig(forces="conservative", pair_repulsion="lj")
 
 

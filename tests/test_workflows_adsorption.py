@@ -249,3 +249,130 @@ def test_screening_from_a_script_with_and_without_main_guard(tmp_path, guarded):
     assert ("outside an `if __name__" in run.stderr) is not guarded
     rows = (tmp_path / "out" / "adsorption.csv").read_text().splitlines()
     assert len(rows) == 2  # header + one hollow site
+
+
+# ------------------------------------------------------------------------------------- batched mode
+_BATCHED_SETTINGS = dict(
+    surfaces=["Cu(111)", "Pt(100)"],
+    adsorbates=["O", "H"],
+    site_types=("ontop", "bridge"),
+    max_sites_per_type=1,
+    layers=3,
+    size=(1, 1),
+    fix_bottom_layers=1,
+    steps=200,
+    optimizer="LBFGS",
+    progress=False,
+)
+
+
+class _InterruptedModel:
+    """The default model that is 'killed' (KeyboardInterrupt) at its n-th batched evaluation, recording
+    how many structures each evaluation packs."""
+
+    def __init__(self, after: int) -> None:
+        from escn_ase import ESCNCalculator
+
+        self.model = ESCNCalculator()
+        self.config = self.model.config
+        self.after = after
+        self.sizes: list[int] = []
+
+    def get_forces(self, atoms):
+        return self.model.get_forces(atoms)
+
+    def evaluate(self, structures):
+        if len(self.sizes) == self.after:
+            raise KeyboardInterrupt
+        self.sizes.append(len(structures))
+        return self.model.evaluate(structures)
+
+
+_INTERRUPTED: list[_InterruptedModel] = []
+
+
+def _interrupted_model(after: int) -> _InterruptedModel:
+    _INTERRUPTED.append(_InterruptedModel(after))
+    return _INTERRUPTED[-1]
+
+
+def test_batched_screening_matches_the_executor_and_packs_structures(tmp_path):
+    """Same jobs, LBFGS both ways: batched (many structures per model call) and one job at a time
+    reach the same adsorption energies (within 2 meV) and the same anomaly flags."""
+    executor = screen_adsorption(calculator=CalculatorFactory(None), output_dir=tmp_path / "executor",
+                                 n_workers=0, **_BATCHED_SETTINGS)
+    recording = CalculatorFactory(_interrupted_model, {"after": 10**9})
+    batched = screen_adsorption(calculator=recording, output_dir=tmp_path / "batched", mode="batched",
+                                **_BATCHED_SETTINGS)
+    assert max(_INTERRUPTED[-1].sizes) >= 8  # 12 jobs: the first calls pack most of them
+    assert batched.complete and batched.n_run == executor.n_run == 12
+    by_key = {row["key"]: row for row in executor.rows}
+    for row in batched.rows:
+        other = by_key[row["key"]]
+        assert row["adsorption_energy_eV"] == pytest.approx(other["adsorption_energy_eV"], abs=2e-3)
+        assert [row[f] for f in ("desorbed", "dissociated", "surface_changed")] == [
+            other[f] for f in ("desorbed", "dissociated", "surface_changed")
+        ]
+    assert [(m["surface"], m["adsorbate"], m["site"]) for m in batched.minima] == [
+        (m["surface"], m["adsorbate"], m["site"]) for m in executor.minima
+    ]
+
+
+def test_batched_screening_interrupted_and_resumed(tmp_path):
+    """Killed part-way (KeyboardInterrupt inside a model call): the records of finished structures are
+    on disk; a rerun runs only the others, with no repeats and no lost rows."""
+    with pytest.raises(KeyboardInterrupt):
+        screen_adsorption(calculator=CalculatorFactory(_interrupted_model, {"after": 25}), output_dir=tmp_path,
+                          mode="batched", **_BATCHED_SETTINGS)
+    results = tmp_path / "results.jsonl"
+    lines_before = results.read_text().splitlines()
+    assert 0 < len(lines_before) < 12  # stopped part-way, with some structures finished
+    with open(results, "a") as handle:  # a record torn by the kill
+        handle.write('{"key": "ads|Cu(111)|O|ontop|0", "status": "o')
+    second = screen_adsorption(calculator=CalculatorFactory(None), output_dir=tmp_path, mode="batched",
+                               **_BATCHED_SETTINGS)
+    assert second.complete and second.n_failed == 0
+    assert second.n_done_before == len(lines_before) and second.n_run == 12 - len(lines_before)
+    lines = results.read_text().splitlines()
+    assert lines[: len(lines_before)] == lines_before
+    keys = [json.loads(line)["key"] for line in lines[len(lines_before) + 1:]]
+    assert len(keys) == len(set(keys)) == second.n_run
+    assert not set(keys) & {json.loads(line)["key"] for line in lines_before}
+    assert len(read_results(results)) == 12 and len(second.rows) == 8
+
+
+class _RefusesHydrogen(_InterruptedModel):
+    """The default model, except that any packed call holding a hydrogen atom raises (as the model
+    raises for a structure it cannot evaluate)."""
+
+    def evaluate(self, structures):
+        if any("H" in atoms.get_chemical_symbols() for atoms in structures):
+            raise ValueError("this model refuses hydrogen")
+        return super().evaluate(structures)
+
+
+def _refuses_hydrogen() -> _RefusesHydrogen:
+    return _RefusesHydrogen(after=10**9)
+
+
+def test_batched_screening_records_a_failing_structure_and_goes_on(tmp_path):
+    """Structures the calculator refuses become failed records (the batch is split until each culprit
+    is alone); every other structure finishes."""
+    result = screen_adsorption(calculator=CalculatorFactory(_refuses_hydrogen), output_dir=tmp_path,
+                               mode="batched", **_BATCHED_SETTINGS)
+    records = read_results(tmp_path / "results.jsonl")
+    failed = {key for key, record in records.items() if record["status"] != "ok"}
+    # H2 and the four H adsorption jobs; the slabs, O2 and O jobs are fine
+    assert failed == {"gas|H2"} | {key for key in records if key.startswith("ads|") and "|H|" in key}
+    assert len(failed) == 5 and result.n_failed == 5
+    assert all("ValueError: this model refuses hydrogen" in records[key]["error"] for key in failed)
+    assert {(m["surface"], m["adsorbate"]) for m in result.minima} == {("Cu(111)", "O"), ("Pt(100)", "O")}
+
+
+def test_batched_mode_refuses_what_it_cannot_do(tmp_path):
+    with pytest.raises(ValueError, match="mode='batched' relaxes with FIRE or LBFGS"):
+        screen_adsorption(["Cu(111)"], ["O"], output_dir=tmp_path, mode="batched", optimizer="BFGS")
+    with pytest.raises(ValueError, match="executor and n_workers are for mode='executor'"):
+        screen_adsorption(["Cu(111)"], ["O"], output_dir=tmp_path, mode="batched", n_workers=2)
+    with pytest.raises(ValueError, match="mode must be one of executor, batched"):
+        screen_adsorption(["Cu(111)"], ["O"], output_dir=tmp_path, mode="gpu")

@@ -19,7 +19,8 @@ from escn_ase.cli import main, read_structure
     [
         ("relax", ["--fmax", "--relax-cell", "--fix-bottom-layers", "--optimizer", "--emt", "--checkpoint"]),
         ("md", ["--ensemble", "--temperature", "--timestep", "--thermostat", "--pressure", "--no-restart"]),
-        ("adsorb", ["--surfaces", "--adsorbates", "--workers", "--scheduler", "--max-jobs", "--out"]),
+        ("adsorb", ["--surfaces", "--adsorbates", "--workers", "--scheduler", "--max-jobs", "--out", "--batched",
+                    "--max-batch-atoms"]),
         ("phonons", ["--supercell", "--displacement", "--mesh", "--path", "--plot"]),
         ("download", ["--list", "--force", "--offline", "--cache-dir"]),
     ],
@@ -105,6 +106,21 @@ def test_phonons_and_adsorb_commands(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "E(slab+O) - E(slab) - 0.5 E(O2)" in out and "Cu(111)" in out
     assert (tmp_path / "adsorption" / "adsorption.csv").exists()
+
+
+def test_adsorb_batched_runs_in_process_and_refuses_workers(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["adsorb", "--surfaces", "Cu(111)", "--adsorbates", "O", "--sites", "ontop", "--layers", "3",
+              "--size", "1", "1", "--fix-bottom-layers", "1", "--no-progress", "--batched"]
+    assert main(common + ["--max-batch-atoms", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "E(slab+O) - E(slab) - 0.5 E(O2)" in out and "3 run now, 0 failed" in out
+    records = [json.loads(line) for line in (tmp_path / "adsorption" / "results.jsonl").read_text().splitlines()]
+    assert {r["key"].split("|")[0] for r in records} == {"slab", "gas", "ads"}
+    assert main(common + ["--workers", "2", "--out", "other"]) == 1
+    assert "escn-ase: error: mode='batched' runs every job in this process" in capsys.readouterr().err
+    assert main(common + ["--optimizer", "BFGS", "--out", "other"]) == 1
+    assert "relaxes with FIRE or LBFGS" in capsys.readouterr().err
 
 
 def test_structures_that_ase_cannot_read_go_through_pymatgen(tmp_path):

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             optimizer=args.optimizer,
             max_jobs=args.max_jobs,
             progress=not args.no_progress,
+            mode="batched" if args.batched else "executor",
+            max_batch_atoms=args.max_batch_atoms,
         )
     finally:
         if client is not None:
@@ -99,13 +101,25 @@ def register(subparsers) -> None:
     adsorb.add_argument("--fix-bottom-layers", type=int, default=2, help="fixed bottom layers")
     adsorb.add_argument("--fmax", type=float, default=0.05, help="force convergence threshold (eV/A)")
     adsorb.add_argument("--steps", type=int, default=300, help="maximum optimiser steps per relaxation")
-    adsorb.add_argument("--optimizer", default="BFGS", choices=["FIRE", "BFGS", "LBFGS"], help="ASE optimiser")
+    adsorb.add_argument(
+        "--optimizer", default=None, choices=["FIRE", "BFGS", "LBFGS"],
+        help="optimiser (default: BFGS; LBFGS with --batched, which takes FIRE or LBFGS)",
+    )
     adsorb.add_argument("--out", default="adsorption", help="output directory")
     adsorb.add_argument(
         "--workers", type=int, default=None, help="local worker processes (default: CPU count; 0: run in this process)"
     )
     adsorb.add_argument(
         "--scheduler", default=None, help="address of a Dask scheduler (tcp://host:port) to run the jobs on instead"
+    )
+    adsorb.add_argument(
+        "--batched", action="store_true",
+        help="relax all jobs in this process, many structures per model call (the mode for one GPU); "
+        "not with --workers or --scheduler",
+    )
+    adsorb.add_argument(
+        "--max-batch-atoms", type=int, default=None,
+        help="with --batched: most atoms per model call (default: the memory estimate decides)",
     )
     adsorb.add_argument("--max-jobs", type=int, default=None, help="run at most n pending jobs, then stop")
     adsorb.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -14,6 +14,11 @@ the model's cutoff) by a
 quintic switch whose value, slope and curvature vanish at both ends, so the energy stays twice
 differentiable (forces, stress and phonons see no kink) and bonded distances are left to the
 network, which learns the remainder during training.
+
+``pairs="metal"`` keeps the repulsion only for pairs with at least one metal atom (metal-metal and
+metal-adsorbate).  Pairs of two non-metals (the bonds inside H2, O2, CO, H2O) are then left
+entirely to the network: their bond lengths sit inside the switch, where a small network trained
+on short molecular bonds would otherwise have to cancel a large repulsion.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import torch
 from ase.data import covalent_radii
 
-__all__ = ["ZBLRepulsion", "zbl_energy", "smooth_switch"]
+__all__ = ["NON_METALS", "ZBLRepulsion", "smooth_switch", "zbl_energy"]
 
 COULOMB_EV_A = 14.399645  # e^2 / (4 pi eps0) in eV A
 ZBL_SCREENING_LENGTH_A = 0.46850
@@ -29,6 +34,10 @@ ZBL_EXPONENT = 0.23
 ZBL_COEFFICIENTS = (0.18175, 0.50986, 0.28022, 0.02817)
 ZBL_DECAYS = (3.19980, 0.94229, 0.40290, 0.20162)
 SWITCH_START = 0.5  # of the covalent-radius sum: full ZBL below, none above 1.0
+# Atomic numbers of the non-metals and metalloids (H, He, B, C, N, O, F, Ne, Si, P, S, Cl, Ar, As,
+# Se, Br, Kr, Te, I, Xe, At, Rn): the elements that bond covalently in molecules.
+NON_METALS = frozenset((1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86))
+REPULSION_PAIRS = ("all", "metal")
 
 
 def zbl_energy(distances: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor) -> torch.Tensor:
@@ -51,13 +60,20 @@ class ZBLRepulsion(torch.nn.Module):
 
     Each pair appears as two directed edges; each carries half of the pair energy to its target
     atom, so the per-atom energies sum to the pair sum.  No parameters: nothing here is trained.
+    ``pairs``: ``"all"`` or ``"metal"`` (only pairs with at least one metal atom, see the module
+    docstring).
     """
 
-    def __init__(self, max_num_elements: int, cutoff: float) -> None:
+    def __init__(self, max_num_elements: int, cutoff: float, pairs: str = "all") -> None:
         super().__init__()
+        if pairs not in REPULSION_PAIRS:
+            raise ValueError(f"pairs must be one of {REPULSION_PAIRS}, got {pairs!r}")
         self.cutoff = float(cutoff)
+        self.pairs = pairs
         radii = torch.as_tensor(covalent_radii[:max_num_elements], dtype=torch.float64)
         self.register_buffer("covalent_radii", radii, persistent=False)
+        is_metal = torch.tensor([z not in NON_METALS for z in range(max_num_elements)])
+        self.register_buffer("is_metal", is_metal, persistent=False)
 
     def forward(
         self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor
@@ -74,7 +90,10 @@ class ZBLRepulsion(torch.nn.Module):
         # Only edges shorter than their reach contribute; the rest are left out of the graph
         # (their switch is exactly zero, and so are its derivatives).
         squared = (edge_vectors * edge_vectors).sum(dim=1)
-        close = torch.nonzero(squared < reach * reach).squeeze(1)
+        included = squared < reach * reach
+        if self.pairs == "metal":
+            included = included & (self.is_metal[z_source] | self.is_metal[z_target])
+        close = torch.nonzero(included).squeeze(1)
         if close.numel() == 0:
             return out
         distances = torch.linalg.norm(edge_vectors[close], dim=1)

@@ -1,4 +1,4 @@
-"""Workflows on top of any ASE calculator: relaxation (one or many at once), MD, adsorption screening, phonons.
+"""Workflows on top of any ASE calculator: relaxation and MD (one or many at once), adsorption screening, phonons.
 
 Submodules import their optional dependencies (pymatgen, phonopy, matplotlib, tqdm, dask) only
 when used; the names below are loaded lazily.
@@ -26,9 +26,11 @@ __all__ = [
     "default_calculator",
     "find_sites",
     "is_direct_force",
+    "iter_relax_batch",
     "relax",
     "relax_batch",
     "run_md",
+    "run_md_batch",
     "screen_adsorption",
 ]
 
@@ -38,6 +40,8 @@ _WHERE = {
     "MDSummary": "md",
     "run_md": "md",
     "relax_batch": "batch_relax",
+    "iter_relax_batch": "batch_relax",
+    "run_md_batch": "md_batch",
     "PhononResult": "phonons",
     "compute_phonons": "phonons",
     "ScreeningResult": "adsorption",

@@ -7,6 +7,11 @@ worker from a picklable factory.  Each finished job is appended at once to a JSO
 an interrupted screening loses at most the jobs that were running, and a rerun skips every key
 already there.  Tables (CSV + JSON) and a bar chart are written from that file at the end.
 
+``mode="batched"`` runs the jobs in this process with one calculator instead: ``iter_relax_batch``
+keeps many relaxations in flight and evaluates all of them in one packed graph per optimiser step
+(the way to fill a GPU); records are still appended as each structure finishes, so interruption
+and resume work the same way.
+
 Adsorption energies use gas-phase references (``Adsorbate.reference``):
 ``E_ads = E(slab+ads) - E(slab) - sum_k c_k E(gas_k)``, every structure relaxed with the same
 calculator.  Anomaly flags follow AdsorbML's categories:
@@ -48,12 +53,13 @@ from ase.geometry import find_mic, get_distances
 from ..errors import ScreeningError
 from ._common import CalculatorFactory, as_factory, optional_import
 from .adsorbates import Adsorbate, gas_molecule, get_adsorbate
-from .relax import relax
+from .relax import RelaxResult, relax
 from .surfaces import SITE_TYPES, Surface, as_surface, find_sites, place_adsorbate
 
 logger = logging.getLogger("escn_ase")
 
 __all__ = [
+    "SCREENING_MODES",
     "InlineExecutor",
     "ScreeningResult",
     "anomaly_flags",
@@ -62,6 +68,11 @@ __all__ = [
     "screen_adsorption",
     "write_tables",
 ]
+
+SCREENING_MODES = ("executor", "batched")
+# Optimisers by mode: ASE's own in the executor; the batched ones of escn_ase.workflows.batch_relax.
+_DEFAULT_OPTIMIZER = {"executor": "BFGS", "batched": "LBFGS"}
+_BATCHED_OPTIMIZERS = ("FIRE", "LBFGS")
 
 TABLE_COLUMNS = (
     "surface",
@@ -244,6 +255,20 @@ def build_jobs(
 def _run_job(job: _Job, factory: CalculatorFactory) -> dict:
     """Relax one structure in a worker; failures come back as records, never as exceptions."""
     started = time.perf_counter()
+    result = error = None
+    try:
+        calc = factory.cached()
+        fmax, steps, optimizer = job.settings
+        result = relax(
+            job.atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer, fix_bottom_layers=job.fix_bottom_layers
+        )
+    except Exception as exc:  # one bad structure must not stop a screening
+        error = exc
+    return _job_record(job, result, error, time.perf_counter() - started)
+
+
+def _job_record(job: _Job, result: RelaxResult | None, error: BaseException | None, wall_s: float) -> dict:
+    """The results.jsonl record of one finished job: the relaxed structure and flags, or the error."""
     record = {
         "key": job.key,
         "kind": job.kind,
@@ -253,11 +278,8 @@ def _run_job(job: _Job, factory: CalculatorFactory) -> dict:
         "site": job.site,
     }
     try:
-        calc = factory.cached()
-        fmax, steps, optimizer = job.settings
-        result = relax(
-            job.atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer, fix_bottom_layers=job.fix_bottom_layers
-        )
+        if error is not None:
+            raise error
         record.update(
             status="ok",
             energy=result.energy,
@@ -276,7 +298,7 @@ def _run_job(job: _Job, factory: CalculatorFactory) -> dict:
             )
     except Exception as exc:  # one bad structure must not stop a screening
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-    record["wall_s"] = time.perf_counter() - started
+    record["wall_s"] = wall_s
     return record
 
 
@@ -403,12 +425,14 @@ def screen_adsorption(
     fix_bottom_layers: int = 2,
     fmax: float = 0.05,
     steps: int = 300,
-    optimizer: str = "BFGS",
+    optimizer: str | None = None,
     desorption_factor: float = 1.5,
     bond_factor: float = 1.25,
     surface_change_threshold: float = 0.5,
     max_jobs: int | None = None,
     progress: bool = True,
+    mode: str = "executor",
+    max_batch_atoms: int | None = None,
 ) -> ScreeningResult:
     """Screen adsorption energies of ``adsorbates`` on ``surfaces`` (see the module docstring).
 
@@ -424,10 +448,19 @@ def screen_adsorption(
         executor: a ``concurrent.futures.Executor`` or a ``distributed.Client``; None makes a local
             process pool of ``n_workers`` processes (``n_workers=0``: run in this process).
         max_sites_per_type: keep at most this many symmetry-distinct sites of each kind.
+        optimizer: ``"BFGS"``, ``"LBFGS"`` or ``"FIRE"`` (ASE's); None: BFGS, or LBFGS in batched mode.
         max_jobs: run at most this many of the jobs not yet done (the rest is left for a rerun).
+        mode: ``"executor"`` (each job on the executor, one structure per model call) or
+            ``"batched"`` (every job in this process with one calculator, many relaxations per
+            model call through ``iter_relax_batch``; optimizer ``"LBFGS"`` or ``"FIRE"``; no
+            executor). Batched is the mode for one GPU; the executor spreads jobs over processes
+            or machines.
+        max_batch_atoms: batched mode: most atoms per model call (None: the calculator's memory
+            estimate decides).
 
     Returns a ``ScreeningResult``; ``complete`` is False while jobs are missing.
     """
+    optimizer = _check_mode(mode, optimizer, executor, n_workers)
     factory = as_factory(calculator)
     surface_list = [as_surface(s, layers=layers, size=size, vacuum=vacuum) for s in surfaces]
     adsorbate_list = [get_adsorbate(a) for a in adsorbates]
@@ -455,7 +488,9 @@ def screen_adsorption(
         pending = pending[: max(int(max_jobs), 0)]
 
     n_failed = 0
-    if pending:
+    if pending and mode == "batched":
+        n_failed = _run_pending_batched(pending, factory, max_batch_atoms, results_path, progress)
+    elif pending:
         n_failed = _run_pending(pending, factory, executor, n_workers, results_path, progress)
     result = write_tables(
         output_dir, jobs, adsorbate_list, n_done_before=n_done_before, n_run=len(pending), n_failed=n_failed,
@@ -463,6 +498,25 @@ def screen_adsorption(
     )
     _report_failures(n_failed, len(pending), results_path)
     return result
+
+
+def _check_mode(mode: str, optimizer: str | None, executor, n_workers: int | None) -> str:
+    """Validate the mode and its optimiser; returns the optimiser's name (upper case)."""
+    if mode not in SCREENING_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SCREENING_MODES)}, got {mode!r}")
+    optimizer = _DEFAULT_OPTIMIZER[mode] if optimizer is None else str(optimizer).upper()
+    if mode == "batched":
+        if optimizer not in _BATCHED_OPTIMIZERS:
+            raise ValueError(
+                f"mode='batched' relaxes with {' or '.join(_BATCHED_OPTIMIZERS)} (vectorised over the batch), "
+                f"got optimizer={optimizer!r}"
+            )
+        if executor is not None or n_workers is not None:
+            raise ValueError(
+                "mode='batched' runs every job in this process with one calculator; executor and n_workers "
+                "are for mode='executor'"
+            )
+    return optimizer
 
 
 def _jobs_not_done(jobs: Sequence[_Job], results_path: Path) -> list[_Job]:
@@ -530,6 +584,41 @@ def _run_pending(pending, factory, executor, n_workers, results_path: Path, prog
             bar.close()
         if owned:
             executor.shutdown(wait=True, cancel_futures=True)
+    return n_failed
+
+
+def _run_pending_batched(pending, factory, max_batch_atoms: int | None, results_path: Path, progress: bool) -> int:
+    """Relax the pending jobs together with one calculator, appending each record as its structure
+    finishes (an interruption loses only the structures in flight)."""
+    from .batch_relax import iter_relax_batch
+
+    _end_torn_line(results_path)
+    calc = factory.cached()
+    fmax, steps, optimizer = pending[0].settings  # one screening: the same settings for every job
+    n_failed = 0
+    tqdm = optional_import("tqdm").tqdm if progress else None
+    bar = tqdm(total=len(pending), unit="job", desc="adsorption (batched)") if tqdm else None
+    try:
+        for item in iter_relax_batch(
+            [job.atoms for job in pending],
+            calc,
+            fmax=fmax,
+            steps=steps,
+            optimizer=optimizer.lower(),
+            max_batch_atoms=max_batch_atoms,
+            fix_bottom_layers=[job.fix_bottom_layers for job in pending],
+        ):
+            job = pending[item.index]
+            record = _job_record(job, item.result, item.error, item.wall_s)
+            _append_record(results_path, record)
+            if record["status"] != "ok":
+                n_failed += 1
+                print(f"job {job.key} failed: {record.get('error')}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return n_failed
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +27,11 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ..errors import StructureTooLargeError
 from ._common import optional_import
 from .relax import RelaxResult
 from .relax import fix_bottom_layers as _fix_layers
 
-__all__ = ["BATCH_OPTIMIZERS", "FIRE_PARAMETERS", "LBFGS_PARAMETERS", "relax_batch"]
+__all__ = ["BATCH_OPTIMIZERS", "FIRE_PARAMETERS", "LBFGS_PARAMETERS", "BatchItem", "iter_relax_batch", "relax_batch"]
 
 BATCH_OPTIMIZERS = ("fire", "lbfgs")
 
@@ -63,6 +63,7 @@ class _Job:
     forces: np.ndarray | None = None  # constraint-adjusted, as atoms.get_forces()
     initial_energy: float = math.nan
     nsteps: int = 0
+    entered: float = 0.0  # time.perf_counter() when the job joined the batch
     # FIRE
     vel: np.ndarray | None = None
     dt: float = FIRE_PARAMETERS["dt"]
@@ -125,21 +126,25 @@ def _is_batched(calc: Calculator) -> bool:
     return callable(getattr(calc, "evaluate", None))
 
 
-def _raw_results(calc: Calculator, structures: list[Atoms]) -> list[tuple[float, np.ndarray]]:
-    """(energy, forces) without constraints for each structure: one packed graph when the calculator
-    has ``evaluate``, otherwise one ordinary ASE call per structure."""
+def _raw_results(calc: Calculator, structures: list[Atoms]) -> list[tuple[float, np.ndarray] | Exception]:
+    """(energy, forces) without constraints for each structure, or the exception that structure
+    raised: one packed graph when the calculator has ``evaluate``, otherwise one ordinary ASE call
+    per structure. A batch that raises is split until the failing structure is alone (a batch that
+    was admitted on an estimate and no longer fits in memory is split the same way)."""
     if not _is_batched(calc):
-        results = []
+        results: list[tuple[float, np.ndarray] | Exception] = []
         for atoms in structures:
-            forces = np.array(calc.get_forces(atoms), dtype=float)
-            results.append((float(calc.get_potential_energy(atoms)), forces))
+            try:
+                forces = np.array(calc.get_forces(atoms), dtype=float)
+                results.append((float(calc.get_potential_energy(atoms)), forces))
+            except Exception as exc:  # noqa: BLE001 - reported for this structure alone
+                results.append(exc)
         return results
     try:
         evaluated = calc.evaluate(structures)
-    except StructureTooLargeError:
-        # The batch was admitted on an estimate of its graph; structures that moved since may need more.
+    except Exception as exc:  # noqa: BLE001 - isolated below
         if len(structures) == 1:
-            raise
+            return [exc]
         half = len(structures) // 2
         return _raw_results(calc, structures[:half]) + _raw_results(calc, structures[half:])
     return [(float(result["energy"]), np.array(result["forces"], dtype=float)) for result in evaluated]
@@ -200,6 +205,7 @@ class _Admission:
                     break
                 n_edges = edges_after
             n_atoms = atoms_after
+            job.entered = time.perf_counter()
             active.append(queue.popleft())
 
 
@@ -303,6 +309,16 @@ def _lbfgs_step(job: _Job) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- driver
+@dataclass
+class BatchItem:
+    """One finished structure of ``iter_relax_batch``: its index, and its result or its error."""
+
+    index: int
+    result: RelaxResult | None
+    error: Exception | None = None
+    wall_s: float = 0.0  # time from entering the batch to leaving it
+
+
 def relax_batch(
     structures: Sequence[Atoms],
     calc: Calculator,
@@ -341,7 +357,37 @@ def relax_batch(
     The inputs are not modified. ``result.atoms`` is the relaxed copy with its constraints and a
     ``SinglePointCalculator`` holding the final energy and forces; ``energy``, ``converged``,
     ``steps``, ``fmax`` (largest constrained force reached) and ``initial_energy`` are as ``relax``
-    reports them.
+    reports them. A structure the calculator refuses (an unknown element, atoms pushed together)
+    raises its error; ``iter_relax_batch`` reports such errors per structure instead.
+    """
+    results: list[RelaxResult | None] = [None] * len(structures) if isinstance(structures, Sequence) else []
+    for item in iter_relax_batch(
+        structures, calc, fmax, steps, optimizer, max_batch_atoms, fix_bottom_layers, trajectory_dir, progress,
+        layer_tolerance,
+    ):
+        if item.error is not None:
+            raise item.error
+        results[item.index] = item.result
+    return results  # type: ignore[return-value]
+
+
+def iter_relax_batch(
+    structures: Sequence[Atoms],
+    calc: Calculator,
+    fmax: float = 0.05,
+    steps: int = 500,
+    optimizer: str = "fire",
+    max_batch_atoms: int | None = None,
+    fix_bottom_layers: int | Sequence[int] = 0,
+    trajectory_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    layer_tolerance: float = 0.3,
+) -> Iterator[BatchItem]:
+    """``relax_batch`` as a generator: yields a ``BatchItem`` as each structure finishes (in the order
+    they finish), so a caller can store results while the rest of the batch runs.
+
+    A structure whose evaluation raises (the batch is split until the culprit is alone) is yielded
+    with ``error`` set and leaves the batch; the others go on.
     """
     layers = _check_arguments(structures, calc, fmax, steps, optimizer, max_batch_atoms, fix_bottom_layers)
     optimizer = optimizer.lower()
@@ -364,15 +410,18 @@ def relax_batch(
 
     bar = optional_import("tqdm").tqdm(total=len(queue), desc="relaxations", unit="structure") if progress else None
     admission = _Admission(calc, max_batch_atoms)
-    results: list[RelaxResult | None] = [None] * len(queue)
     active: list[_Job] = []
     admission.admit(active, queue)
     try:
         while active:
             raw = _raw_results(calc, [job.atoms for job in active])
             running = []
-            for job, (energy, forces) in zip(active, raw):
-                _take_results(job, energy, forces)
+            finished: list[BatchItem] = []
+            for job, outcome in zip(active, raw):
+                if isinstance(outcome, Exception):
+                    finished.append(BatchItem(job.index, None, outcome, time.perf_counter() - job.entered))
+                    continue
+                _take_results(job, *outcome)
                 first = job.nsteps == 0 and math.isnan(job.initial_energy)
                 if first:
                     job.initial_energy = job.energy
@@ -381,7 +430,7 @@ def relax_batch(
                 reached = _max_force(job)
                 converged = reached < fmax
                 if converged or job.nsteps >= steps:
-                    results[job.index] = RelaxResult(
+                    result = RelaxResult(
                         atoms=job.atoms,
                         energy=job.energy,
                         converged=bool(converged),
@@ -391,8 +440,7 @@ def relax_batch(
                         trajectory=None if job.trajectory is None else str(job.trajectory),
                     )
                     job.vel = job.lbfgs = None  # free the optimiser state
-                    if bar is not None:
-                        bar.update(1)
+                    finished.append(BatchItem(job.index, result, None, time.perf_counter() - job.entered))
                 else:
                     running.append(job)
             if running:
@@ -405,7 +453,10 @@ def relax_batch(
                     job.nsteps += 1
             active = running
             admission.admit(active, queue)
+            for item in finished:  # after the step: the caller's time does not hold the batch's state
+                if bar is not None:
+                    bar.update(1)
+                yield item
     finally:
         if bar is not None:
             bar.close()
-    return results  # type: ignore[return-value]
