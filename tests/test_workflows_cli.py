@@ -18,7 +18,8 @@ from escn_ase.cli import main, read_structure
     "command, options",
     [
         ("relax", ["--fmax", "--relax-cell", "--fix-bottom-layers", "--optimizer", "--emt", "--checkpoint"]),
-        ("md", ["--ensemble", "--temperature", "--timestep", "--thermostat", "--pressure", "--no-restart"]),
+        ("md", ["--ensemble", "--temperature", "--timestep", "--thermostat", "--pressure", "--no-restart", "--replicas",
+                "--replicas-dir"]),
         ("adsorb", ["--surfaces", "--adsorbates", "--workers", "--scheduler", "--max-jobs", "--out", "--batched",
                     "--max-batch-atoms"]),
         ("phonons", ["--supercell", "--displacement", "--mesh", "--path", "--plot"]),
@@ -106,6 +107,21 @@ def test_phonons_and_adsorb_commands(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "E(slab+O) - E(slab) - 0.5 E(O2)" in out and "Cu(111)" in out
     assert (tmp_path / "adsorption" / "adsorption.csv").exists()
+
+
+def test_md_replicas(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "cu.extxyz", bulk("Cu", "fcc", a=3.6, cubic=True))
+    command = ["md", "cu.extxyz", "--emt", "--steps", "4", "--interval", "2", "--no-progress"]
+    assert main(command + ["--temperature", "100", "900", "--seed", "5"]) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert len(summaries) == 2 and all(s["frames"] == 3 for s in summaries)
+    assert summaries[0]["mean_temperature_K"] < summaries[1]["mean_temperature_K"]
+    assert sorted(p.name for p in (tmp_path / "md_replicas").glob("*.traj")) == ["replica_000.traj", "replica_001.traj"]
+    assert main(command + ["--replicas", "3", "--replicas-dir", "three"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3 and len(list((tmp_path / "three").glob("*.csv"))) == 3
+    assert main(command + ["--replicas", "3", "--temperature", "100", "200"]) == 1
+    assert "escn-ase: error: --temperature has 2 values for 3 replicas" in capsys.readouterr().err
 
 
 def test_adsorb_batched_runs_in_process_and_refuses_workers(tmp_path, capsys, monkeypatch):

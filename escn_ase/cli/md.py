@@ -15,11 +15,18 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows.md import run_md
 
     atoms = read_structure(args.structure, args.index)
+    temperatures = list(args.temperature)
+    n_replicas = args.replicas if args.replicas is not None else len(temperatures)
+    if len(temperatures) not in (1, n_replicas):
+        raise ValueError(f"--temperature has {len(temperatures)} values for {n_replicas} replicas; give one or "
+                         "one per replica")
+    if n_replicas > 1 or args.replicas is not None:
+        return _run_replicas(args, atoms, n_replicas, temperatures)
     summary = run_md(
         atoms,
         make_calculator(args),
         ensemble=args.ensemble,
-        temperature_K=args.temperature,
+        temperature_K=temperatures[0],
         timestep_fs=args.timestep,
         steps=args.steps,
         trajectory=args.trajectory,
@@ -39,6 +46,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_replicas(args: argparse.Namespace, atoms, n_replicas: int, temperatures: list[float]) -> int:
+    """--replicas N: N copies stepped together (one packed model call per step), seeds seed..seed+N-1."""
+    from pathlib import Path
+
+    from ..workflows.md_batch import run_md_batch
+
+    if n_replicas < 1:
+        raise ValueError(f"--replicas must be at least 1, got {n_replicas}")
+    if args.logfile or args.plot:
+        raise ValueError("--logfile and --plot name one run's files; with --replicas every replica writes its own "
+                         "into --replicas-dir")
+    directory = args.replicas_dir or str(Path(args.trajectory).with_suffix("")) + "_replicas"
+    summaries = run_md_batch(
+        atoms,
+        make_calculator(args),
+        n_replicas=n_replicas,
+        steps=args.steps,
+        trajectory_dir=directory,
+        progress=not args.no_progress,
+        ensemble=args.ensemble,
+        temperature_K=temperatures if len(temperatures) > 1 else temperatures[0],
+        timestep_fs=args.timestep,
+        interval=args.interval,
+        thermostat=args.thermostat,
+        friction_per_fs=args.friction,
+        taut_fs=args.taut,
+        pressure_bar=args.pressure,
+        pdamp_fs=args.pdamp,
+        seed=[args.seed + index for index in range(n_replicas)],
+        restart=not args.no_restart,
+    )
+    print(json.dumps([summary.to_dict() for summary in summaries], indent=2))
+    return 0
+
+
 def register(subparsers) -> None:
     """Add this command to the ``escn-ase`` parser's subparsers."""
     md = subparsers.add_parser(
@@ -48,12 +90,25 @@ def register(subparsers) -> None:
         description="Run MD for --steps steps in total. Writes the trajectory, a CSV thermo log "
         "(<trajectory>.csv), a PNG of energies and temperature (<trajectory>.png) and a JSON "
         "summary (<trajectory>.summary.json). If the trajectory exists the run continues from its "
-        "last frame (same settings required) unless --no-restart.",
+        "last frame (same settings required) unless --no-restart. --replicas N runs N copies together "
+        "(different seeds, or one per --temperature), each with its own files in --replicas-dir.",
     )
     md.add_argument("structure", help="starting structure file")
     md.add_argument("--index", default="-1", help="frame to read from a multi-frame file")
     md.add_argument("--ensemble", default="nvt", choices=["nve", "nvt", "npt"], help="ensemble")
-    md.add_argument("--temperature", type=float, default=300.0, help="temperature (K), also of initial velocities")
+    md.add_argument(
+        "--temperature", type=float, nargs="+", default=[300.0],
+        help="temperature (K), also of initial velocities; one per replica with --replicas",
+    )
+    md.add_argument(
+        "--replicas", type=int, default=None,
+        help="run N replicas of the structure together, one packed model call per step (seeds seed..seed+N-1; "
+        "several --temperature values imply one replica each)",
+    )
+    md.add_argument(
+        "--replicas-dir", default=None,
+        help="directory of the replicas' files (replica_000.traj, .csv, .png, ...; default: <trajectory>_replicas)",
+    )
     md.add_argument("--timestep", type=float, default=1.0, help="time step (fs)")
     md.add_argument("--steps", type=int, default=1000, help="total number of steps")
     md.add_argument("--interval", type=int, default=10, help="write a frame and a log row every n steps")
