@@ -231,7 +231,8 @@ def test_cli_generate_data(tmp_path, capsys):
     assert "structures" in printed and "slab" in printed
     frames = load_dataset(tmp_path)
     assert {a.info["family"] for a in frames} == {"slab"}
-    assert escn_main(argv) == 2  # exists already, no --overwrite
-    assert "overwrite" in capsys.readouterr().err
-    assert escn_main([*argv, "--overwrite", "--split", "0.9,0.2,0.1"]) == 2
+    assert escn_main(argv) == 1  # exists already, no --overwrite: one line, as every command reports errors
+    err = capsys.readouterr().err
+    assert err.startswith("escn-ase: error: ") and "overwrite" in err and "Traceback" not in err
+    assert escn_main([*argv, "--overwrite", "--split", "0.9,0.2,0.1"]) == 1
     assert "summing to 1" in capsys.readouterr().err
