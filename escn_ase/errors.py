@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ESCNError",
+    "ReplicaError",
     "CheckpointError",
     "InvalidStructureError",
     "UnsupportedElementError",
@@ -35,6 +36,23 @@ class StructureTooLargeError(ESCNError, MemoryError):
 
 class ScreeningError(ESCNError, RuntimeError):
     """Every job of an adsorption screening failed: there is no result to report."""
+
+
+class ReplicaError(ESCNError, RuntimeError):
+    """One or more MD replicas of ``run_md_batch`` failed; the others ran to the end and wrote their files.
+
+    ``errors`` maps replica index to its exception; ``summaries`` holds the finished replicas'
+    ``MDSummary`` (None where a replica failed).
+    """
+
+    def __init__(self, errors: dict, summaries: list) -> None:
+        first = min(errors)
+        super().__init__(
+            f"{len(errors)} of {len(summaries)} replica(s) failed (replica {first}: "
+            f"{type(errors[first]).__name__}: {errors[first]}); the others finished"
+        )
+        self.errors = errors
+        self.summaries = summaries
 
 
 class NeighborTieWarning(UserWarning):

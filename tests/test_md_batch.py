@@ -191,3 +191,21 @@ def test_interrupted_batch_continues_to_the_frames_of_an_uninterrupted_one(tmp_p
         assert [f.info["md_step"] for f in twice] == list(range(0, 61, 5))
         for a, b in zip(once, twice):
             np.testing.assert_allclose(b.positions, a.positions, atol=1e-10, rtol=0)
+
+
+def test_npt_replicas_get_the_stress_and_follow_run_md(calc64, tmp_path):
+    """NPT needs the stress: the packed call computes it for 3D-periodic replicas, as a single call does."""
+    cells = []
+    for seed, a in ((1, 3.60), (2, 3.66)):
+        cell = bulk("Cu", "fcc", a=a, cubic=True)
+        cell.rattle(0.02, seed=seed)
+        cells.append(cell)
+    settings = dict(ensemble="npt", temperature_K=300.0, timestep_fs=2.0, pressure_bar=1e4, pdamp_fs=100.0,
+                    taut_fs=50.0, interval=3, progress=False, plot=False)
+    summaries = run_md_batch(cells, calc64, steps=6, trajectory_dir=tmp_path / "batch", **settings)
+    for index, cell in enumerate(cells):
+        run_md(cell, calc64, steps=6, seed=index, trajectory=tmp_path / f"single_{index}.traj", **settings)
+        alone, batched = read(tmp_path / f"single_{index}.traj", -1), read(summaries[index].trajectory, -1)
+        assert summaries[index].mean_pressure_GPa is not None
+        np.testing.assert_allclose(batched.cell[:], alone.cell[:], atol=1e-9, rtol=0)
+        np.testing.assert_allclose(batched.positions, alone.positions, atol=1e-9, rtol=0)

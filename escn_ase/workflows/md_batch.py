@@ -23,6 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..errors import ReplicaError
 from ._common import optional_import
 from .md import MDSummary, _validate, _validate_coupling, run_md
 
@@ -40,23 +41,6 @@ PER_REPLICA = (
     "pdamp_fs",
     "seed",
 )
-
-
-class ReplicaError(RuntimeError):
-    """One or more replicas failed; the others ran to the end and wrote their files.
-
-    ``errors`` maps replica index to its exception; ``summaries`` holds the finished replicas'
-    ``MDSummary`` (None where a replica failed).
-    """
-
-    def __init__(self, errors: dict[int, BaseException], summaries: list[MDSummary | None]) -> None:
-        first = min(errors)
-        super().__init__(
-            f"{len(errors)} of {len(summaries)} replica(s) failed (replica {first}: "
-            f"{type(errors[first]).__name__}: {errors[first]}); the others finished"
-        )
-        self.errors = errors
-        self.summaries = summaries
 
 
 class _Cancelled(BaseException):
