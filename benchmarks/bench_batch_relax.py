@@ -3,9 +3,10 @@
     python benchmarks/bench_batch_relax.py [--quick] [--threads 2] [--systems 32] [--fmax 0.05] [--steps 300]
                                            [--repeats 1] [--max-batch-atoms N] [--device cpu] [--per-system]
 
-32 adsorbate + slab systems, seeded: O, H, N, C, OH or CO at an ontop or fcc site of Cu, Pt, Ni or
-Au(111), 2x2x4 or 3x3x4 slabs (17 to 38 atoms; ``ase.build.fcc111`` + ``add_adsorbate``), the two
-bottom layers fixed, rattled 0.02 A. Both routes relax the same starts with the default model,
+32 adsorbate + slab systems, seeded: O, H, N, C, OH or CO of the screening catalogue
+(``escn_ase.workflows.adsorbates``: OH binds through O, CO through C) at an ontop or fcc site of Cu,
+Pt, Ni or Au(111), 2x2x4 or 3x3x4 slabs (17 to 38 atoms; ``ase.build.fcc111`` + ``add_adsorbate``),
+the two bottom layers fixed, rattled 0.02 A. Both routes relax the same starts with the default model,
 FIRE, the same ``fmax`` and step limit, in this one process:
 
 * batched: ``relax_batch(systems, calc)``, every FIRE step of every unfinished system in one
@@ -32,10 +33,11 @@ import numpy as np
 import torch
 from _common import config_summary, machine_line, markdown_table
 from ase import Atoms
-from ase.build import add_adsorbate, fcc111, molecule
+from ase.build import add_adsorbate, fcc111
 
 from escn_ase import ESCNCalculator
 from escn_ase.workflows import relax, relax_batch
+from escn_ase.workflows.adsorbates import get_adsorbate
 from escn_ase.workflows.adsorption import anomaly_flags
 
 METALS = ("Cu", "Pt", "Ni", "Au")
@@ -44,20 +46,18 @@ SITES = ("ontop", "fcc")
 HEIGHTS = {"ontop": 1.9, "fcc": 1.3}
 
 
-def adsorbate(name: str) -> Atoms | str:
-    if name == "CO":
-        return molecule("CO")
-    if name == "OH":
-        return Atoms("OH", positions=[(0.0, 0.0, 0.0), (0.0, 0.0, 0.97)])
-    return name
+def adsorbate(name: str) -> tuple[Atoms, int]:
+    """The screening catalogue's adsorbate (binding atom at the origin, pointing +z) and its binding atom."""
+    entry = get_adsorbate(name)
+    return entry.atoms(), entry.binding_index
 
 
 FLAGS = ("desorbed", "dissociated", "surface_changed")
 
 
 def flags(start: Atoms, final: Atoms) -> tuple[bool, ...]:
-    """AdsorbML flags of one relaxation (adsorbate atoms from ``start.info["n_slab"]`` on, binding atom first)."""
-    found = anomaly_flags(start, final, n_slab=start.info["n_slab"], binding_index=0)
+    """AdsorbML flags of one relaxation (adsorbate atoms from ``start.info["n_slab"]`` on)."""
+    found = anomaly_flags(start, final, n_slab=start.info["n_slab"], binding_index=start.info["binding_index"])
     return tuple(bool(found[name]) for name in FLAGS)
 
 
@@ -72,7 +72,9 @@ def systems(count: int, seed: int = 0) -> list[tuple[str, Atoms]]:
         size = (2, 2, 4) if index % 2 == 0 else (3, 3, 4)
         slab = fcc111(metal, size, vacuum=7.0)
         slab.info["n_slab"] = len(slab)
-        add_adsorbate(slab, adsorbate(name), HEIGHTS[site], site)
+        atoms, binding = adsorbate(name)
+        slab.info["binding_index"] = binding
+        add_adsorbate(slab, atoms, HEIGHTS[site], site, mol_index=binding)
         slab.rattle(0.02, seed=int(rng.integers(1 << 30)))
         out.append((f"{name}@{site} {metal}(111) {size[0]}x{size[1]}", slab))
     return out

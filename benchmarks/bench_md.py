@@ -3,7 +3,7 @@
     python benchmarks/bench_md.py [--quick] [--threads 2] [--steps 50] [--device cpu]
     python benchmarks/bench_md.py --baseline OTHER.pt [--checkpoint MODEL.pt] [--rounds 7]
 
-System: a Cu(111) 4x4x6 slab with CO on top (98 atoms, 10 A vacuum, periodic in x and y only),
+System: a Cu(111) 4x4x6 slab with CO on top, C down (98 atoms, 10 A vacuum, periodic in x and y only),
 rattled 0.02 A, velocities drawn from Maxwell-Boltzmann at 300 K (seeded), momentum removed.
 NVE with ``ase.md.verlet.VelocityVerlet``, 1 fs steps: 2 warm-up steps, then ``--steps`` timed
 steps (default 50, ``--quick`` 10).  The same run with ``ase.calculators.emt.EMT`` shows what a
@@ -47,7 +47,7 @@ WARMUP_STEPS = 2
 def slab_with_co():
     """Cu(111) 4x4x6 + CO on top: 98 atoms, periodic along the surface only."""
     slab = fcc111("Cu", size=(4, 4, 6), vacuum=10.0)
-    add_adsorbate(slab, molecule("CO"), 1.9, "ontop")
+    add_adsorbate(slab, molecule("CO"), 1.9, "ontop", mol_index=1)  # bound through C, O up
     slab.rattle(0.02, seed=0)
     # thermalize_momenta replaces MaxwellBoltzmannDistribution (deprecated) from ASE 3.26 on.
     thermalize = getattr(velocitydistribution, "thermalize_momenta", None)

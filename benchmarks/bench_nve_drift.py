@@ -3,7 +3,7 @@
     python benchmarks/bench_nve_drift.py [--systems slab molecule] [--ps 10] [--dtype float64] [--quick]
 
 Systems:
-- ``slab``: Pt(111) 4x4x4 (64 atoms) + CO on top = 66 atoms, 3D periodic, 1 fs steps for ``--ps`` ps.
+- ``slab``: Pt(111) 4x4x4 (64 atoms) + CO on top (C down) = 66 atoms, 3D periodic, 1 fs steps for ``--ps`` ps.
 - ``molecule``: CH3CHO in vacuum (no periodicity), 0.25 fs steps, ``--molecule-steps`` steps (400).
 
 Velocities from a Maxwell-Boltzmann distribution at ``--temperature`` (seeded), momentum removed,
@@ -37,7 +37,7 @@ from escn_ase import ESCNCalculator
 
 def pt111_co():
     atoms = fcc111("Pt", size=(4, 4, 4), vacuum=8.0)
-    add_adsorbate(atoms, molecule("CO"), 1.9, "ontop")
+    add_adsorbate(atoms, molecule("CO"), 1.9, "ontop", mol_index=1)  # bound through C, O up
     atoms.pbc = True
     return atoms
 

@@ -68,8 +68,9 @@ class ESCNConfig:
     ``pair_repulsion="zbl"`` (conservative models only) adds the ZBL screened nuclear repulsion,
     switched off smoothly at the sum of covalent radii (``escn_ase.nn.repulsion``): atoms pushed
     closer than anything in the training data repel instead of following the network's
-    extrapolation.  ``pair_repulsion="zbl_metal"`` keeps it only for pairs with at least one metal
-    atom, leaving bonds between two non-metals (H2, O2, CO) to the network.
+    extrapolation.  ``pair_repulsion="zbl_metal"`` keeps that switch for pairs with at least one
+    metal atom and moves it to half the distances for two non-metals, below any molecular bond, so
+    the bonds of H2, O2 or CO are left to the network while atoms driven into each other still repel.
     """
 
     num_layers: int = 8

@@ -67,6 +67,7 @@ def test_replicas_follow_run_md_alone(calc64, tmp_path, settings):
     assert len(summaries) == 3
     # One packed call per MD step (13 evaluations: step 0 and 12 steps), always with all replicas.
     assert counting.sizes == [3] * 13
+    assert counting.threads == {threading.main_thread().name}  # evaluations stay in the calling thread
     for index, atoms in enumerate(structures):
         single = {k: (v[index] if isinstance(v, list) else v) for k, v in settings.items()}
         run_md(atoms, calc64, steps=12, interval=4, timestep_fs=1.0, seed=index,

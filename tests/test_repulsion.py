@@ -127,9 +127,10 @@ def test_forces_with_repulsion_match_central_differences(tmp_path):
     np.testing.assert_allclose(forces, numeric, atol=1e-5)
 
 
-def test_metal_pairs_variant_drops_only_non_metal_pairs(tmp_path):
+def test_metal_pairs_variant_moves_the_non_metal_switch_inwards(tmp_path):
     """zbl_metal: the energy difference to the plain network is the ZBL sum over the pairs with a
-    metal atom; the close H-H pair (0.37 A, inside its switch) contributes nothing."""
+    metal atom; the H-H pair at 0.37 A (inside the full switch, outside the non-metal one, which
+    ends at half the radius sum, 0.31 A) contributes nothing."""
     metal_only, without = _model_pair(tmp_path, "zbl_metal"), _model_pair(tmp_path, "none")
     atoms = Atoms("CuHH", positions=[[0, 0, 0], [1.0, 0.3, 0], [1.3, 0.5, 0.1]], cell=[8, 8, 8], pbc=True)
     energies = []
@@ -142,6 +143,23 @@ def test_metal_pairs_variant_drops_only_non_metal_pairs(tmp_path):
     hydrogen_pair = float(_pair(module, 1, 1, torch.tensor(atoms.get_distance(1, 2), dtype=torch.float64)))
     assert metal_pairs > 1.0 and hydrogen_pair > 1.0  # both kinds of pair are inside their switch
     assert energies[0] - energies[1] == pytest.approx(metal_pairs, abs=1e-9)
+
+
+@pytest.mark.parametrize("z1,z2", [(6, 8), (1, 8), (1, 1), (7, 7)])
+def test_non_metal_pairs_repel_only_inside_half_their_radius_sum(z1, z2):
+    """Two non-metals under pairs="metal": full ZBL below a quarter of the radius sum, the C2 switch up
+    to half of it, nothing beyond, so every bond length of the training data (>= 0.59 of the sum)
+    sees no term."""
+    metal_pairs = ZBLRepulsion(90, cutoff=5.0, pairs="metal")
+    total = covalent_radii[z1] + covalent_radii[z2]
+    for fraction in (0.15, 0.25, 0.3, 0.4, 0.49, 0.5, 0.59, 0.8):
+        r = torch.tensor(fraction * total, dtype=torch.float64)
+        t = torch.tensor((fraction / 0.5 - SWITCH_START) / (1.0 - SWITCH_START), dtype=torch.float64)
+        expected = float(zbl_energy(r[None], torch.tensor([z1]), torch.tensor([z2])) * smooth_switch(t))
+        assert float(_pair(metal_pairs, z1, z2, r)) == pytest.approx(expected, abs=1e-12), fraction
+        if fraction >= 0.5:
+            assert float(_pair(metal_pairs, z1, z2, r)) == 0.0
+    assert float(_pair(metal_pairs, z1, z2, torch.tensor(0.2 * total, dtype=torch.float64))) > 5.0
 
 
 def test_non_metal_table_classifies_adsorbate_and_metal_elements():

@@ -66,7 +66,7 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.2"
+GENERATOR_VERSION = "1.3"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
 FAMILIES: tuple[str, ...] = (
     "bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax"
@@ -140,7 +140,7 @@ _SMALL_GROUPS = {
     "md_adsorbate": 25,
     "relax_adsorbate": 40,
     "gas": 60,
-    "site_relax": 60,
+    "site_relax": 150,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.
@@ -154,7 +154,7 @@ SIZE_PRESETS: dict[str, Recipe] = {
         relax_frames=3,
         relax_max_steps=15,
     ),
-    # About 3000 structures: the default model's data.
+    # About 3700 structures: the default model's data.
     "small": Recipe(groups=dict(_SMALL_GROUPS)),
     "medium": Recipe(groups={family: 3 * count for family, count in _SMALL_GROUPS.items()}),
 }

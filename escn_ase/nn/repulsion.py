@@ -15,10 +15,12 @@ quintic switch whose value, slope and curvature vanish at both ends, so the ener
 differentiable (forces, stress and phonons see no kink) and bonded distances are left to the
 network, which learns the remainder during training.
 
-``pairs="metal"`` keeps the repulsion only for pairs with at least one metal atom (metal-metal and
-metal-adsorbate).  Pairs of two non-metals (the bonds inside H2, O2, CO, H2O) are then left
-entirely to the network: their bond lengths sit inside the switch, where a small network trained
-on short molecular bonds would otherwise have to cancel a large repulsion.
+``pairs="metal"`` keeps that range only for pairs with at least one metal atom (metal-metal and
+metal-adsorbate).  Pairs of two non-metals (the bonds inside H2, O2, CO, H2O) are switched off
+between a quarter and half of their covalent-radius sum instead: molecular bond lengths (even the
+compressed ones of EMT, down to 0.59 of the sum) lie outside it and are left to the network, which
+would otherwise have to cancel a large repulsion there, while two atoms driven far inside any bond
+(C pushed into O at 0.4 A) still repel instead of merging.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import torch
 from ase.data import covalent_radii
 
-__all__ = ["NON_METALS", "ZBLRepulsion", "smooth_switch", "zbl_energy"]
+__all__ = ["NON_METALS", "NON_METAL_REACH", "ZBLRepulsion", "smooth_switch", "zbl_energy"]
 
 COULOMB_EV_A = 14.399645  # e^2 / (4 pi eps0) in eV A
 ZBL_SCREENING_LENGTH_A = 0.46850
@@ -34,6 +36,9 @@ ZBL_EXPONENT = 0.23
 ZBL_COEFFICIENTS = (0.18175, 0.50986, 0.28022, 0.02817)
 ZBL_DECAYS = (3.19980, 0.94229, 0.40290, 0.20162)
 SWITCH_START = 0.5  # of the covalent-radius sum: full ZBL below, none above 1.0
+# pairs="metal": two non-metals' switch ends at this fraction of their covalent-radius sum (and
+# starts at SWITCH_START of that, a quarter of the sum).
+NON_METAL_REACH = 0.5
 # Atomic numbers of the non-metals and metalloids (H, He, B, C, N, O, F, Ne, Si, P, S, Cl, Ar, As,
 # Se, Br, Kr, Te, I, Xe, At, Rn): the elements that bond covalently in molecules.
 NON_METALS = frozenset((1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86))
@@ -60,8 +65,8 @@ class ZBLRepulsion(torch.nn.Module):
 
     Each pair appears as two directed edges; each carries half of the pair energy to its target
     atom, so the per-atom energies sum to the pair sum.  No parameters: nothing here is trained.
-    ``pairs``: ``"all"`` or ``"metal"`` (only pairs with at least one metal atom, see the module
-    docstring).
+    ``pairs``: ``"all"`` or ``"metal"`` (the full switch for pairs with at least one metal atom, a
+    switch at half the distances for two non-metals; see the module docstring).
     """
 
     def __init__(self, max_num_elements: int, cutoff: float, pairs: str = "all") -> None:
@@ -89,11 +94,11 @@ class ZBLRepulsion(torch.nn.Module):
         reach = (radii[z_source] + radii[z_target]).clamp(max=self.cutoff)
         # Only edges shorter than their reach contribute; the rest are left out of the graph
         # (their switch is exactly zero, and so are its derivatives).
-        squared = (edge_vectors * edge_vectors).sum(dim=1)
-        included = squared < reach * reach
         if self.pairs == "metal":
-            included = included & (self.is_metal[z_source] | self.is_metal[z_target])
-        close = torch.nonzero(included).squeeze(1)
+            non_metal = ~(self.is_metal[z_source] | self.is_metal[z_target])
+            reach = torch.where(non_metal, reach * NON_METAL_REACH, reach)
+        squared = (edge_vectors * edge_vectors).sum(dim=1)
+        close = torch.nonzero(squared < reach * reach).squeeze(1)
         if close.numel() == 0:
             return out
         distances = torch.linalg.norm(edge_vectors[close], dim=1)

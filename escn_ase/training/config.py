@@ -44,7 +44,8 @@ __all__ = [
 TRAINING_MODEL_DEFAULTS: dict[str, Any] = {"forces": "conservative", "smooth_cutoff": True, "max_neighbors": None}
 # A model trained from scratch also uses the exactly equivariant gated blocks (escn_ase.nn.gate): its energy
 # does not depend on how edge frames are completed. Fine-tuning keeps the init checkpoint's blocks. The ZBL
-# repulsion (model.pair_repulsion: zbl) is opt-in: see benchmarks/results/zbl_trial.md.
+# repulsion is opt-in (model.pair_repulsion: zbl_metal, as the default model, or zbl for every pair): see
+# benchmarks/results/zbl_trial.md.
 FROM_SCRATCH_MODEL_DEFAULTS: dict[str, Any] = {"activation": "gate"}
 
 

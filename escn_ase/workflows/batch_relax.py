@@ -145,6 +145,8 @@ def _raw_results(calc: Calculator, structures: list[Atoms]) -> list[tuple[float,
     except Exception as exc:  # noqa: BLE001 - isolated below
         if len(structures) == 1:
             return [exc]
+        evaluated = None  # split outside the handler: the culprit's error must not carry this one as context
+    if evaluated is None:
         half = len(structures) // 2
         return _raw_results(calc, structures[:half]) + _raw_results(calc, structures[half:])
     return [(float(result["energy"]), np.array(result["forces"], dtype=float)) for result in evaluated]

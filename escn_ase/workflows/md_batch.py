@@ -3,11 +3,11 @@
 ``run_md_batch`` runs N independent trajectories (different structures, seeds, temperatures or
 ensembles) with exactly the integrators, files, restart and summaries of ``run_md``. Each replica
 runs ``run_md`` in its own thread; its calculator is a stand-in that hands the structure to a shared
-rendezvous and waits. When every running replica is waiting, the last one to arrive evaluates all of
+rendezvous and waits. When every running replica is waiting, the calling thread evaluates all of
 them at once (``calc.calculate_batch``: one packed graph, or a few when memory asks for it) and
-wakes the others. The threads only take turns: at any moment either one evaluation or the
-integrators' numpy work runs, so a replica follows the same path as ``run_md`` alone (up to the
-float rounding of a packed graph) and the throughput comes from the batched model calls.
+wakes them. The threads take turns: at any moment either one evaluation or the integrators' numpy
+work runs, so a replica follows the same path as ``run_md`` alone (up to the float rounding of a
+packed graph) and the throughput comes from the batched model calls.
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ class _Request:
 
 
 class _Rendezvous:
-    """Collects one evaluation request per running replica and answers them with one batched call."""
+    """Collects one evaluation request per running replica; the thread that called ``run_md_batch``
+    answers them with one batched call (``serve``).
+
+    Evaluating in that one thread, not in whichever replica asked last, keeps torch's intra-op
+    thread pool (an OpenMP team per calling thread) in one place: teams started by many threads
+    compete for the same cores.
+    """
 
     def __init__(self, calc: Calculator, n_replicas: int) -> None:
         self.calc = calc
@@ -71,7 +77,7 @@ class _Rendezvous:
             if self.cancelled:
                 raise _Cancelled
             self.pending.append(request)
-            self._evaluate_if_all_waiting()
+            self.condition.notify_all()
             while request.result is None and not self.cancelled:
                 self.condition.wait()
             if request.result is None:
@@ -84,22 +90,29 @@ class _Rendezvous:
         """A replica finished (or failed): the others no longer wait for it."""
         with self.condition:
             self.running -= 1
-            self._evaluate_if_all_waiting()
+            self.condition.notify_all()
 
     def cancel(self) -> None:
         with self.condition:
             self.cancelled = True
             self.condition.notify_all()
 
-    def _evaluate_if_all_waiting(self) -> None:
-        # Holding the lock: every other running replica is waiting, so nothing else runs meanwhile.
-        if not self.pending or len(self.pending) < self.running:
-            return
-        batch, self.pending = self.pending, []
-        for request, result in zip(batch, _evaluate(self.calc, [r.atoms for r in batch])):
-            request.result = result
-        self.n_evaluations += 1
-        self.condition.notify_all()
+    def serve(self) -> None:
+        """Evaluate each round of requests until every replica has left (runs in the calling thread)."""
+        while True:
+            with self.condition:
+                while self.running and (not self.pending or len(self.pending) < self.running):
+                    self.condition.wait(timeout=0.2)  # a timeout keeps Ctrl-C responsive in this thread
+                if not self.running:
+                    return
+                batch, self.pending = self.pending, []
+            # Every running replica is waiting for this batch: nothing else touches the structures now.
+            results = _evaluate(self.calc, [r.atoms for r in batch])
+            with self.condition:
+                for request, result in zip(batch, results):
+                    request.result = result
+                self.n_evaluations += 1
+                self.condition.notify_all()
 
 
 def _evaluate(calc: Calculator, structures: list[Atoms]) -> list[dict | BaseException]:
@@ -123,8 +136,8 @@ def _evaluate(calc: Calculator, structures: list[Atoms]) -> list[dict | BaseExce
     except Exception as exc:
         if len(structures) == 1:
             return [exc]
-        half = len(structures) // 2
-        return _evaluate(calc, structures[:half]) + _evaluate(calc, structures[half:])
+    half = len(structures) // 2  # split outside the handler: the culprit's error must not carry this one
+    return _evaluate(calc, structures[:half]) + _evaluate(calc, structures[half:])
 
 
 class _ReplicaCalculator(Calculator):
@@ -270,9 +283,9 @@ def run_md_batch(
     try:
         for thread in threads:
             thread.start()
+        rendezvous.serve()
         for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)  # a short wait keeps Ctrl-C responsive in the main thread
+            thread.join()
     except BaseException:
         rendezvous.cancel()
         for thread in threads:
