@@ -76,9 +76,15 @@ class ZBLRepulsion(torch.nn.Module):
         self.cutoff = float(cutoff)
         self.pairs = pairs
         radii = torch.as_tensor(covalent_radii[:max_num_elements], dtype=torch.float64)
-        self.register_buffer("covalent_radii", radii, persistent=False)
         is_metal = torch.tensor([z not in NON_METALS for z in range(max_num_elements)])
         self.register_buffer("is_metal", is_metal, persistent=False)
+        # (Z, Z) A: where each pair's switch ends, never beyond the graph's cutoff (an edge that leaves
+        # the graph must already carry zero energy); one gather per edge at run time.
+        reach = (radii[:, None] + radii[None, :]).clamp(max=self.cutoff)
+        if pairs == "metal":
+            non_metal = ~(is_metal[:, None] | is_metal[None, :])
+            reach = torch.where(non_metal, reach * NON_METAL_REACH, reach)
+        self.register_buffer("reach", reach, persistent=False)
 
     def forward(
         self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor
@@ -88,17 +94,12 @@ class ZBLRepulsion(torch.nn.Module):
         n_atoms = atomic_numbers.shape[0]
         out = edge_vectors.new_zeros(n_atoms)
         z_source, z_target = atomic_numbers[edge_index[0]], atomic_numbers[edge_index[1]]
-        radii = self.covalent_radii.to(edge_vectors.dtype)
-        # (n_edges,) A: the switch ends here, and never beyond the graph's cutoff (an edge that
-        # leaves the graph must already carry zero energy).
-        reach = (radii[z_source] + radii[z_target]).clamp(max=self.cutoff)
-        # Only edges shorter than their reach contribute; the rest are left out of the graph
-        # (their switch is exactly zero, and so are its derivatives).
-        if self.pairs == "metal":
-            non_metal = ~(self.is_metal[z_source] | self.is_metal[z_target])
-            reach = torch.where(non_metal, reach * NON_METAL_REACH, reach)
-        squared = (edge_vectors * edge_vectors).sum(dim=1)
-        close = torch.nonzero(squared < reach * reach).squeeze(1)
+        reach = self.reach.to(edge_vectors.dtype)[z_source, z_target]  # (n_edges,) A
+        # Only edges shorter than their reach contribute; the rest are left out of the graph (their
+        # switch is exactly zero, and so are its derivatives). The selection needs no gradient.
+        with torch.no_grad():
+            squared = (edge_vectors * edge_vectors).sum(dim=1)
+            close = torch.nonzero(squared < reach * reach).squeeze(1)
         if close.numel() == 0:
             return out
         distances = torch.linalg.norm(edge_vectors[close], dim=1)
