@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Batched relaxations on a GPU: the CPU benchmark's 32 systems, batched vs one at a time, on CUDA.
-# Under 5 minutes on one GPU (one install, a warm-up, two timed runs per route). Writes the tables to
-# ${OUT:-benchmarks/results}/batch_relax_cuda.md with the device's name in the header.
+# Batched relaxations and MD replicas on a GPU: the CPU benchmarks' 32 relaxations (batched vs one at
+# a time) and 8 Langevin replicas (run_md_batch vs run_md), on CUDA. Under 5 minutes on one GPU. Writes
+# ${OUT:-benchmarks/results}/batch_relax_cuda.md and md_batch_cuda.md with the device's name in the header.
 #
 #   OUT=/some/dir bash benchmarks/gpu_batched_relax.sh
 set -euo pipefail
@@ -18,5 +18,10 @@ PY
 {
   echo "<!-- bash benchmarks/gpu_batched_relax.sh ($(date -u +%Y-%m-%d)) -->"
   python -c "import torch; print('# device:', torch.cuda.get_device_name(0))"
-  timeout 270 python benchmarks/bench_batch_relax.py --device cuda --threads 4 --repeats 2 --per-system
+  timeout 200 python benchmarks/bench_batch_relax.py --device cuda --threads 4 --repeats 2 --per-system
 } | tee "$out/batch_relax_cuda.md"
+{
+  echo "<!-- bash benchmarks/gpu_batched_relax.sh ($(date -u +%Y-%m-%d)) -->"
+  python -c "import torch; print('# device:', torch.cuda.get_device_name(0))"
+  timeout 60 python benchmarks/bench_md_batch.py --device cuda --threads 4 --replicas 8 --steps 100
+} | tee "$out/md_batch_cuda.md"
