@@ -4,7 +4,9 @@ parallel (local process pool), with gas references, anomaly flags, tables and a 
 Interrupt it and run it again: finished jobs are read from results.jsonl and not repeated.
 
 Run:  python examples/adsorption_screen.py     (add --quick for a smaller, faster version;
-                                                 --dask to run on a local Dask cluster)
+                                                 --dask to run on a local Dask cluster;
+                                                 --batched to relax all jobs together in this
+                                                 process, many structures per model call: for a GPU)
 """
 
 import sys
@@ -15,9 +17,10 @@ from escn_ase.workflows import CalculatorFactory, screen_adsorption
 
 
 def main() -> None:
-    use_dask = "--dask" in sys.argv
-    if use_dask:
-        sys.argv.remove("--dask")
+    use_dask, batched = "--dask" in sys.argv, "--batched" in sys.argv
+    for flag in ("--dask", "--batched"):
+        if flag in sys.argv:
+            sys.argv.remove(flag)
     args = parse_example_args(__doc__, "adsorption_screen")
     # Workers build their own calculator from this picklable recipe (None: the default model).
     factory = CalculatorFactory(None)
@@ -42,6 +45,8 @@ def main() -> None:
             Client(cluster) as client,
         ):
             result = screen_adsorption(executor=client, **settings)
+    elif batched:
+        result = screen_adsorption(mode="batched", **settings)  # LBFGS, one packed graph per step
     else:
         result = screen_adsorption(n_workers=0 if args.quick else 2, **settings)
     for name, formula in result.references.items():

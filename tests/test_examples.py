@@ -16,6 +16,7 @@ EXPECTED_OUTPUTS = {
     "quickstart": ["o_cu111.traj"],
     "relax_slab": ["o_pt111.traj", "o_pt111_relaxed.extxyz"],
     "md_nvt": ["cu_nvt.traj", "cu_nvt.csv", "cu_nvt.png"],
+    "md_replicas": ["replica_000.traj", "replica_001.csv", "replica_001.png", "replica_000.summary.json"],
     "adsorption_screen": ["results.jsonl", "adsorption.csv", "adsorption.json", "adsorption.png"],
     "phonons": ["cu_phonons.png"],
 }
