@@ -20,7 +20,7 @@ import time
 
 from _common import REPO
 
-EXAMPLES = ("quickstart", "relax_slab", "md_nvt", "phonons", "adsorption_screen")
+EXAMPLES = ("quickstart", "relax_slab", "md_nvt", "md_replicas", "phonons", "adsorption_screen")
 
 
 def _cpu_name() -> str:
