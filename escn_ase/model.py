@@ -71,6 +71,8 @@ class ESCNConfig:
     extrapolation.  ``pair_repulsion="zbl_metal"`` keeps that switch for pairs with at least one
     metal atom and moves it to half the distances for two non-metals, below any molecular bond, so
     the bonds of H2, O2 or CO are left to the network while atoms driven into each other still repel.
+    ``repulsion_reach`` moves the end of the full switch to that fraction of the covalent-radius sum
+    (it starts at half of it); the non-metal switch of ``"zbl_metal"`` stays where it is.
     """
 
     num_layers: int = 8
@@ -89,6 +91,7 @@ class ESCNConfig:
     smooth_cutoff: bool = False
     activation: Literal["s2_grid", "gate"] = "s2_grid"
     pair_repulsion: Literal["none", "zbl", "zbl_metal"] = "none"
+    repulsion_reach: float = 1.0
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -171,6 +174,10 @@ def _config_problems(c: ESCNConfig) -> list[str]:
         problems.append(f"pair_repulsion: must be 'none', 'zbl' or 'zbl_metal', got {c.pair_repulsion!r}")
     elif c.pair_repulsion != "none" and c.forces != "conservative":
         problems.append(f"pair_repulsion: {c.pair_repulsion!r} is for conservative models (forces='conservative')")
+    if isinstance(c.repulsion_reach, bool) or not isinstance(c.repulsion_reach, (int, float)) or not (
+        0.0 < c.repulsion_reach <= 2.0
+    ):
+        problems.append(f"repulsion_reach: a fraction of the covalent-radius sum in (0, 2], got {c.repulsion_reach!r}")
     return problems
 
 
@@ -242,7 +249,12 @@ class ESCN(torch.nn.Module):
         self.energy_block = EnergyBlock(c.sphere_channels)
         self.force_block = ForceBlock(c.sphere_channels) if c.forces == "direct" else None
         self.pair_repulsion = (
-            ZBLRepulsion(c.max_num_elements, c.cutoff, pairs="metal" if c.pair_repulsion == "zbl_metal" else "all")
+            ZBLRepulsion(
+                c.max_num_elements,
+                c.cutoff,
+                pairs="metal" if c.pair_repulsion == "zbl_metal" else "all",
+                reach_fraction=float(c.repulsion_reach),
+            )
             if c.pair_repulsion != "none"
             else None
         )

@@ -192,3 +192,31 @@ def test_checkpoint_keeps_the_setting_and_old_checkpoints_mean_none(tmp_path):
     values = calc.model.config.to_dict()
     values.pop("pair_repulsion")
     assert ESCNConfig.from_dict(values).pair_repulsion == "none"
+
+
+def test_reach_fraction_moves_the_full_switch_and_keeps_the_non_metal_one():
+    """repulsion_reach 0.8: the Pt-O switch ends at 0.8 of the radius sum (and starts at 0.4); the
+    non-metal switch of zbl_metal still ends at half the sum."""
+    shorter = ZBLRepulsion(90, cutoff=5.0, pairs="metal", reach_fraction=0.8)
+    total = covalent_radii[78] + covalent_radii[8]
+    for fraction, factor in [(0.35, 1.0), (0.8, 0.0), (0.9, 0.0)]:
+        r = torch.tensor(fraction * total, dtype=torch.float64)
+        expected = factor * float(zbl_energy(r[None], torch.tensor([78]), torch.tensor([8])))
+        assert float(_pair(shorter, 78, 8, r)) == pytest.approx(expected, abs=1e-12)
+    r = torch.tensor(0.6 * total, dtype=torch.float64)  # inside the switch: between 0 and full ZBL
+    full = float(zbl_energy(r[None], torch.tensor([78]), torch.tensor([8])))
+    assert 0.0 < float(_pair(shorter, 78, 8, r)) < full
+    default = ZBLRepulsion(90, cutoff=5.0, pairs="metal")
+    oxygen_pair = covalent_radii[8] * 2
+    for fraction in (0.3, 0.45):
+        r = torch.tensor(fraction * oxygen_pair, dtype=torch.float64)
+        assert float(_pair(shorter, 8, 8, r)) == float(_pair(default, 8, 8, r))
+
+
+def test_config_checks_the_reach_and_old_checkpoints_mean_the_full_sum():
+    for bad in (0.0, -1.0, 2.5, "1", True):
+        with pytest.raises(ValueError, match="repulsion_reach: a fraction of the covalent-radius sum"):
+            ESCNConfig(forces="conservative", pair_repulsion="zbl_metal", repulsion_reach=bad)
+    values = ESCNConfig(forces="conservative", pair_repulsion="zbl_metal").to_dict()
+    values.pop("repulsion_reach")
+    assert ESCNConfig.from_dict(values).repulsion_reach == 1.0

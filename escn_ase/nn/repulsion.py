@@ -66,10 +66,11 @@ class ZBLRepulsion(torch.nn.Module):
     Each pair appears as two directed edges; each carries half of the pair energy to its target
     atom, so the per-atom energies sum to the pair sum.  No parameters: nothing here is trained.
     ``pairs``: ``"all"`` or ``"metal"`` (the full switch for pairs with at least one metal atom, a
-    switch at half the distances for two non-metals; see the module docstring).
+    switch at half the distances for two non-metals; see the module docstring). ``reach_fraction``:
+    where the full switch ends, as a fraction of the covalent-radius sum (1.0: the sum itself).
     """
 
-    def __init__(self, max_num_elements: int, cutoff: float, pairs: str = "all") -> None:
+    def __init__(self, max_num_elements: int, cutoff: float, pairs: str = "all", reach_fraction: float = 1.0) -> None:
         super().__init__()
         if pairs not in REPULSION_PAIRS:
             raise ValueError(f"pairs must be one of {REPULSION_PAIRS}, got {pairs!r}")
@@ -80,10 +81,12 @@ class ZBLRepulsion(torch.nn.Module):
         self.register_buffer("is_metal", is_metal, persistent=False)
         # (Z, Z) A: where each pair's switch ends, never beyond the graph's cutoff (an edge that leaves
         # the graph must already carry zero energy); one gather per edge at run time.
-        reach = (radii[:, None] + radii[None, :]).clamp(max=self.cutoff)
+        radius_sum = radii[:, None] + radii[None, :]
+        reach = radius_sum * reach_fraction
         if pairs == "metal":
             non_metal = ~(is_metal[:, None] | is_metal[None, :])
-            reach = torch.where(non_metal, reach * NON_METAL_REACH, reach)
+            reach = torch.where(non_metal, radius_sum * NON_METAL_REACH, reach)
+        reach = reach.clamp(max=self.cutoff)
         self.register_buffer("reach", reach, persistent=False)
 
     def forward(
