@@ -25,25 +25,32 @@ def run(args: argparse.Namespace) -> int:
     summary = run_md(
         atoms,
         make_calculator(args),
-        ensemble=args.ensemble,
         temperature_K=temperatures[0],
-        timestep_fs=args.timestep,
         steps=args.steps,
         trajectory=args.trajectory,
         logfile=args.logfile,
+        seed=args.seed,
+        progress=not args.no_progress,
+        plot=args.plot if args.plot else True,
+        **_integration_settings(args),
+    )
+    print(json.dumps(summary.to_dict(), indent=2))
+    return 0
+
+
+def _integration_settings(args: argparse.Namespace) -> dict:
+    """The run_md settings that a single run and every replica take alike."""
+    return dict(
+        ensemble=args.ensemble,
+        timestep_fs=args.timestep,
         interval=args.interval,
         thermostat=args.thermostat,
         friction_per_fs=args.friction,
         taut_fs=args.taut,
         pressure_bar=args.pressure,
         pdamp_fs=args.pdamp,
-        seed=args.seed,
         restart=not args.no_restart,
-        progress=not args.no_progress,
-        plot=args.plot if args.plot else True,
     )
-    print(json.dumps(summary.to_dict(), indent=2))
-    return 0
 
 
 def _run_replicas(args: argparse.Namespace, atoms, n_replicas: int, temperatures: list[float]) -> int:
@@ -65,17 +72,9 @@ def _run_replicas(args: argparse.Namespace, atoms, n_replicas: int, temperatures
         steps=args.steps,
         trajectory_dir=directory,
         progress=not args.no_progress,
-        ensemble=args.ensemble,
         temperature_K=temperatures if len(temperatures) > 1 else temperatures[0],
-        timestep_fs=args.timestep,
-        interval=args.interval,
-        thermostat=args.thermostat,
-        friction_per_fs=args.friction,
-        taut_fs=args.taut,
-        pressure_bar=args.pressure,
-        pdamp_fs=args.pdamp,
         seed=[args.seed + index for index in range(n_replicas)],
-        restart=not args.no_restart,
+        **_integration_settings(args),
     )
     print(json.dumps([summary.to_dict() for summary in summaries], indent=2))
     return 0

@@ -554,6 +554,17 @@ def _end_torn_line(path: Path) -> None:
                 handle.write(b"\n")
 
 
+def _store(record: dict, results_path: Path, bar) -> int:
+    """Append one finished job's record at once (resume reads it) and report it; returns 1 if it failed."""
+    _append_record(results_path, record)
+    if bar is not None:
+        bar.update(1)
+    if record["status"] == "ok":
+        return 0
+    print(f"job {record['key']} failed: {record.get('error')}")
+    return 1
+
+
 def _run_pending(pending, factory, executor, n_workers, results_path: Path, progress: bool) -> int:
     _end_torn_line(results_path)
     executor, owned = _resolve_executor(executor, n_workers)
@@ -573,12 +584,7 @@ def _run_pending(pending, factory, executor, n_workers, results_path: Path, prog
                     "status": "failed",
                     "error": f"{type(exc).__name__}: {exc}",
                 }
-            _append_record(results_path, record)
-            if record["status"] != "ok":
-                n_failed += 1
-                print(f"job {job.key} failed: {record.get('error')}")
-            if bar is not None:
-                bar.update(1)
+            n_failed += _store(record, results_path, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -608,14 +614,8 @@ def _run_pending_batched(pending, factory, max_batch_atoms: int | None, results_
             max_batch_atoms=max_batch_atoms,
             fix_bottom_layers=[job.fix_bottom_layers for job in pending],
         ):
-            job = pending[item.index]
-            record = _job_record(job, item.result, item.error, item.wall_s)
-            _append_record(results_path, record)
-            if record["status"] != "ok":
-                n_failed += 1
-                print(f"job {job.key} failed: {record.get('error')}")
-            if bar is not None:
-                bar.update(1)
+            record = _job_record(pending[item.index], item.result, item.error, item.wall_s)
+            n_failed += _store(record, results_path, bar)
     finally:
         if bar is not None:
             bar.close()

@@ -68,7 +68,6 @@ class _Rendezvous:
         self.pending: list[_Request] = []
         self.cancelled = False
         self.condition = threading.Condition()
-        self.n_evaluations = 0
 
     def request(self, atoms: Atoms) -> dict:
         """Called from a replica thread; returns the results for ``atoms`` once all replicas asked."""
@@ -111,7 +110,6 @@ class _Rendezvous:
             with self.condition:
                 for request, result in zip(batch, results):
                     request.result = result
-                self.n_evaluations += 1
                 self.condition.notify_all()
 
 
