@@ -22,7 +22,13 @@ from .checkpoint import LoadedModel, load_checkpoint
 from .device import DTYPES, resolve_device
 from .errors import NeighborTieWarning, StructureTooLargeError
 from .graph import Graph
-from .memory import available_memory, choose_edge_chunk_size, default_edge_chunk_size, estimate_memory
+from .memory import (
+    available_memory,
+    choose_edge_chunk_size,
+    default_edge_chunk_size,
+    estimate_memory,
+    preferred_batch_edges,
+)
 from .registry import resolve_checkpoint
 from .validation import validate_atoms
 
@@ -364,6 +370,11 @@ class ESCNCalculator(Calculator):
                 "that may be used)"
             )
         return chunk, checkpoint
+
+    def preferred_batch_edges(self) -> int | None:
+        """Most edges worth packing into one graph of several structures on this device (None: memory
+        alone decides); see ``escn_ase.memory.preferred_batch_edges``."""
+        return preferred_batch_edges(self.config, self.dtype, self.device)
 
     def _fits(self, n_atoms: int, n_edges: int, budget: int) -> bool:
         """Whether a batch of this size fits ``budget`` (edge chunking allowed; checkpointed layers only

@@ -122,6 +122,27 @@ CHUNK_TENSOR_BYTES = 16 * 2**20
 MIN_CHUNK_EDGES = 1024
 
 
+# Packed graphs of several structures (relax_batch) on a CPU: past about this many edge chunks the
+# per-edge tensors of the first SO(2) layer and of autograd (all edges at once, not chunked) outgrow
+# the caches and the page-fault-free allocation sizes, and each structure costs more than in a smaller
+# batch.  Measured with benchmarks/bench_batch_relax.py (32 slabs, 17-38 atoms, default model, 2 cores):
+# see ``preferred_batch_edges``.
+CPU_BATCH_CHUNKS = 2
+
+
+def preferred_batch_edges(config: ESCNConfig, dtype: torch.dtype, device: torch.device) -> int | None:
+    """Most edges worth packing into one graph of several structures: ``CPU_BATCH_CHUNKS`` default
+    edge chunks on a CPU, None (no limit besides memory) on a GPU, where larger graphs fill the device.
+
+    On the 2-core machine with the default model (chunks of 7281 edges) batches of at most 14562
+    edges (about 440 atoms of slab) relax the 32 systems of ``benchmarks/bench_batch_relax.py``
+    faster than unlimited batches of up to 877 atoms, paired in one process.
+    """
+    if device.type != "cpu":
+        return None
+    return CPU_BATCH_CHUNKS * default_edge_chunk_size(config, dtype)
+
+
 def default_edge_chunk_size(config: ESCNConfig, dtype: torch.dtype) -> int:
     """Most edges per chunk on a CPU: at least ``MIN_CHUNK_EDGES``, more while an edge-frame grid of
     the chunk's edges stays near 16 MiB (the model then splits the edges into even chunks).

@@ -213,6 +213,33 @@ def test_memory_estimate_limits_the_batch(workflow_calc, monkeypatch):
     assert max(sizes) == 2 and all(result.steps == 3 for result in results)
 
 
+def test_cpu_preferred_graph_size_limits_the_batch(workflow_calc, monkeypatch):
+    """On a CPU, without max_batch_atoms, batches stop at the calculator's preferred number of edges;
+    an explicit max_batch_atoms replaces that preference."""
+    from escn_ase.batch import structure_graph
+    from escn_ase.memory import CPU_BATCH_CHUNKS, default_edge_chunk_size
+
+    assert workflow_calc.device.type == "cpu"
+    preferred = workflow_calc.preferred_batch_edges()
+    assert preferred == CPU_BATCH_CHUNKS * default_edge_chunk_size(workflow_calc.config, workflow_calc.dtype)
+    starts = [_slab("Cu", (2, 2, 3), "O", "fcc", seed) for seed in range(5)]
+    edges = structure_graph(starts[0], workflow_calc.config).n_edges
+    monkeypatch.setattr(workflow_calc, "preferred_batch_edges", lambda: int(2.5 * edges))  # room for two
+    sizes = []
+    evaluate = workflow_calc.evaluate
+
+    def recording(structures, **kwargs):
+        sizes.append(len(structures))
+        return evaluate(structures, **kwargs)
+
+    monkeypatch.setattr(workflow_calc, "evaluate", recording)
+    relax_batch(starts, workflow_calc, fmax=0.05, steps=2)
+    assert max(sizes) == 2 and sizes[0] == 2
+    sizes.clear()
+    relax_batch(starts, workflow_calc, fmax=0.05, steps=2, max_batch_atoms=10 * len(starts[0]))
+    assert sizes[0] == 5
+
+
 def test_trajectories_and_zero_steps(tmp_path):
     starts = [_slab("Cu", (2, 2, 3), "O", "fcc", 0), _slab("Cu", (2, 2, 3), "H", "fcc", 1)]
     results = relax_batch(starts, EMT(), fmax=0.05, steps=6, trajectory_dir=tmp_path / "traj", progress=True)

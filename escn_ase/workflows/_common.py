@@ -7,7 +7,7 @@ import importlib
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ase.calculators.calculator import Calculator
 __all__ = [
     "CalculatorFactory",
     "default_calculator",
+    "evaluate_isolating",
     "is_direct_force",
     "optional_import",
     "quiet_third_party",
@@ -54,6 +55,21 @@ def quiet_third_party() -> Iterator[None]:
         warnings.filterwarnings("ignore", message="Set OLD_ERROR_HANDLING", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="primitive_matrix defaulted to 'auto'", category=UserWarning)
         yield
+
+
+def evaluate_isolating(evaluate: Callable[[list], list], structures: Sequence) -> list:
+    """``evaluate(structures)`` (one result per structure), or, when it raises, the results of its halves:
+    a failing batch is split until the structure that fails is alone and gets its exception as its
+    result, so one bad structure does not stop the others (a batch admitted on a memory estimate that
+    no longer fits is split the same way)."""
+    structures = list(structures)
+    try:
+        return list(evaluate(structures))
+    except Exception as exc:  # noqa: BLE001 - isolated below
+        if len(structures) == 1:
+            return [exc]
+    half = len(structures) // 2  # split outside the handler: the culprit's error must not carry this one
+    return evaluate_isolating(evaluate, structures[:half]) + evaluate_isolating(evaluate, structures[half:])
 
 
 def is_direct_force(calc: Calculator) -> bool:

@@ -27,7 +27,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ._common import optional_import
+from ._common import evaluate_isolating, optional_import
 from .relax import RelaxResult
 from .relax import fix_bottom_layers as _fix_layers
 
@@ -129,27 +129,16 @@ def _is_batched(calc: Calculator) -> bool:
 def _raw_results(calc: Calculator, structures: list[Atoms]) -> list[tuple[float, np.ndarray] | Exception]:
     """(energy, forces) without constraints for each structure, or the exception that structure
     raised: one packed graph when the calculator has ``evaluate``, otherwise one ordinary ASE call
-    per structure. A batch that raises is split until the failing structure is alone (a batch that
-    was admitted on an estimate and no longer fits in memory is split the same way)."""
-    if not _is_batched(calc):
-        results: list[tuple[float, np.ndarray] | Exception] = []
-        for atoms in structures:
-            try:
-                forces = np.array(calc.get_forces(atoms), dtype=float)
-                results.append((float(calc.get_potential_energy(atoms)), forces))
-            except Exception as exc:  # noqa: BLE001 - reported for this structure alone
-                results.append(exc)
-        return results
-    try:
-        evaluated = calc.evaluate(structures)
-    except Exception as exc:  # noqa: BLE001 - isolated below
-        if len(structures) == 1:
-            return [exc]
-        evaluated = None  # split outside the handler: the culprit's error must not carry this one as context
-    if evaluated is None:
-        half = len(structures) // 2
-        return _raw_results(calc, structures[:half]) + _raw_results(calc, structures[half:])
-    return [(float(result["energy"]), np.array(result["forces"], dtype=float)) for result in evaluated]
+    per structure (``evaluate_isolating`` splits a batch that raises until the failing structure is alone)."""
+
+    def evaluate(batch: list[Atoms]) -> list[tuple[float, np.ndarray]]:
+        if _is_batched(calc):
+            return [(float(r["energy"]), np.array(r["forces"], dtype=float)) for r in calc.evaluate(batch)]
+        return [
+            (float(calc.get_potential_energy(atoms)), np.array(calc.get_forces(atoms), dtype=float)) for atoms in batch
+        ]
+
+    return evaluate_isolating(evaluate, structures)
 
 
 def _take_results(job: _Job, energy: float, forces: np.ndarray) -> None:
@@ -182,6 +171,9 @@ class _Admission:
             and hasattr(calc, "config")
             and all(callable(getattr(calc, name, None)) for name in ("_fits", "_memory_budget"))
         )
+        # Without an explicit limit, the calculator's preferred graph size (a CPU runs smaller batches faster).
+        preferred = getattr(calc, "preferred_batch_edges", None)
+        self.max_edges = preferred() if max_batch_atoms is None and self.estimates and callable(preferred) else None
 
     def _edges(self, job: _Job) -> int:
         if job.n_edges is None:
@@ -203,6 +195,8 @@ class _Admission:
                 break
             if self.estimates:
                 edges_after = n_edges + self._edges(job)
+                if active and self.max_edges is not None and edges_after > self.max_edges:
+                    break
                 if active and not self.calc._fits(atoms_after, edges_after, budget):
                     break
                 n_edges = edges_after
@@ -345,8 +339,9 @@ def relax_batch(
         optimizer: ``"fire"`` (ase.optimize.FIRE with its defaults, vectorised over the batch; one
             structure follows ASE's path) or ``"lbfgs"`` (ase.optimize.LBFGS, per structure).
         max_batch_atoms: most atoms evaluated together. None: as many as the calculator's memory
-            estimate allows (as ``calculate_batch`` decides; no limit for calculators without one).
-            A structure larger than the limit is relaxed alone.
+            estimate allows (as ``calculate_batch`` decides; no limit for calculators without one)
+            and, on a CPU, at most ``calc.preferred_batch_edges()`` edges (larger packed graphs cost
+            more per structure there). A structure larger than the limit is relaxed alone.
         fix_bottom_layers: fix the lowest n layers along z of each structure (one integer for all,
             or one per structure; see ``relax.layer_indices``), merged with each structure's own
             ``FixAtoms``. Constraints are applied as ASE applies them (``adjust_positions`` on

@@ -24,7 +24,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from ..errors import ReplicaError
-from ._common import optional_import
+from ._common import evaluate_isolating, optional_import
 from .md import MDSummary, _validate, _validate_coupling, run_md
 
 __all__ = ["ReplicaError", "run_md_batch"]
@@ -116,26 +116,25 @@ class _Rendezvous:
 def _evaluate(calc: Calculator, structures: list[Atoms]) -> list[dict | BaseException]:
     """Results per structure; a structure that cannot be evaluated gets its exception, the others
     their results (a failing batch is split until the culprit is alone)."""
-    try:
-        if callable(getattr(calc, "calculate_batch", None)):
-            conservative = getattr(calc, "conservative", True)
-            periodic = [bool(np.all(atoms.pbc)) for atoms in structures]
-            # As a single call computes it: the stress of 3D-periodic structures of conservative models.
-            return calc.calculate_batch(structures, compute_stress=bool(conservative and any(periodic)))
-        results = []
-        for atoms in structures:
-            atoms.calc = calc
-            result = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
-            if np.all(atoms.pbc) and "stress" in getattr(calc, "implemented_properties", ()):
-                result["stress"] = atoms.get_stress()
-            atoms.calc = None
-            results.append(result)
-        return results
-    except Exception as exc:
-        if len(structures) == 1:
-            return [exc]
-    half = len(structures) // 2  # split outside the handler: the culprit's error must not carry this one
-    return _evaluate(calc, structures[:half]) + _evaluate(calc, structures[half:])
+    return evaluate_isolating(lambda batch: _results(calc, batch), structures)
+
+
+def _results(calc: Calculator, structures: list[Atoms]) -> list[dict]:
+    """ASE-style results of the structures: one ``calculate_batch`` where the calculator has it."""
+    if callable(getattr(calc, "calculate_batch", None)):
+        conservative = getattr(calc, "conservative", True)
+        periodic = [bool(np.all(atoms.pbc)) for atoms in structures]
+        # As a single call computes it: the stress of 3D-periodic structures of conservative models.
+        return calc.calculate_batch(structures, compute_stress=bool(conservative and any(periodic)))
+    results = []
+    for atoms in structures:
+        atoms.calc = calc
+        result = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+        if np.all(atoms.pbc) and "stress" in getattr(calc, "implemented_properties", ()):
+            result["stress"] = atoms.get_stress()
+        atoms.calc = None
+        results.append(result)
+    return results
 
 
 class _ReplicaCalculator(Calculator):
