@@ -447,7 +447,7 @@ def test_fine_tuning_the_shipped_model_keeps_what_it_knew(tmp_path):
             batch_size=8,
             output_dir=str(tmp_path / "run"),
             progress_bar=False,
-            optimizer=dict(lr=2e-4),  # the fine-tuning example's rate
+            optimizer=dict(lr=1e-4),  # the fine-tuning example's rate
             schedule=dict(warmup_epochs=0.5),
         )
     )

@@ -10,7 +10,7 @@ Families (``atoms.info['family']``):
 - ``md_adsorbate``: MD frames of slab + adsorbate (bottom layer fixed during MD).
 - ``relax_adsorbate``: frames sampled along a FIRE relaxation of a rattled slab + adsorbate.
 - ``gas``: the gas molecules of adsorption-energy references, EMT-relaxed, bond-stretched and rattled.
-- ``site_relax``: relaxations of one H, O, N or C atom from a named site of a clean (111) slab (half of
+- ``site_relax``: relaxations of one H, O, N or C atom from a named site of a clean (111) slab (40 % of
   them from the top site, where relaxations hold the adsorbate on a ridge of the energy), started from
   -0.55 to +0.35 A around the typical height (close contact included), frames along the path and
   rattled copies of the minimum: the protocol of adsorption-energy screening.
@@ -66,7 +66,7 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.3"
+GENERATOR_VERSION = "1.4"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
 FAMILIES: tuple[str, ...] = (
     "bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax"
@@ -109,7 +109,9 @@ class Recipe:
     site_relax_frames: int = 6
     site_relax_minimum_copies: int = 2
     site_relax_rattle: float = 0.03
-    site_relax_top_probability: float = 0.5
+    site_relax_top_probability: float = 0.4
+    # H, O, N, C: H most (top sites hold it on a ridge), O next (hollow and bridge O binds close to the metal).
+    site_relax_adsorbate_probabilities: tuple[float, float, float, float] = (0.35, 0.25, 0.2, 0.2)
     # Offset of the starting height from the site's typical one (A): down to close contact, so that the
     # relaxations (and the model) see the repulsion an adsorbate placed too low meets.
     site_relax_height_offset: tuple[float, float] = (-0.55, 0.35)
@@ -140,7 +142,7 @@ _SMALL_GROUPS = {
     "md_adsorbate": 25,
     "relax_adsorbate": 40,
     "gas": 60,
-    "site_relax": 150,
+    "site_relax": 250,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.
@@ -227,7 +229,7 @@ def _site_relaxation(recipe: Recipe, rng: np.random.Generator) -> list[Atoms]:
         alloy_probability=recipe.slab_alloy_probability,
         lattice_strain=recipe.slab_in_plane_strain,
     )
-    adsorbate = str(rng.choice(SITE_RELAX_ADSORBATES, p=[0.4, 0.2, 0.2, 0.2]))
+    adsorbate = str(rng.choice(SITE_RELAX_ADSORBATES, p=list(recipe.site_relax_adsorbate_probabilities)))
     top = rng.uniform() < recipe.site_relax_top_probability
     site_kind = "ontop" if top else str(rng.choice(["bridge", "hollow"]))
     placed = st.place_random_adsorbate(slab, rng, adsorbate=adsorbate, site_kind=site_kind)
