@@ -125,6 +125,9 @@ def main() -> None:
     print(f"# {count} systems, {min(n_atoms)}-{max(n_atoms)} atoms ({sum(n_atoms)} in all), FIRE, fmax {args.fmax} "
           f"eV/A, at most {args.steps} steps, 2 bottom layers fixed, max_batch_atoms {args.max_batch_atoms}, "
           f"{args.device}")
+    if args.max_batch_atoms is None:
+        print(f"# batches of at most {calc.preferred_batch_edges()} edges (calc.preferred_batch_edges(); None: "
+              "memory alone decides) and what the memory estimate allows")
     if args.repeats > 1:
         print(f"# median of {args.repeats} runs per route (batched, single, single, batched, ...): "
               + "; ".join(f"{route} " + ", ".join(f"{t:.1f}" for t in times[route]) + " s" for route in times))
