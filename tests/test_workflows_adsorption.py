@@ -321,8 +321,8 @@ def test_batched_screening_matches_the_executor_and_packs_structures(tmp_path):
 def test_batched_screening_interrupted_and_resumed(tmp_path):
     """Killed part-way (KeyboardInterrupt inside a model call): the records of finished structures are
     on disk; a rerun runs only the others, with no repeats and no lost rows."""
-    with pytest.raises(KeyboardInterrupt):
-        screen_adsorption(calculator=CalculatorFactory(_interrupted_model, {"after": 8})  # of 19 calls with the default model, output_dir=tmp_path,
+    with pytest.raises(KeyboardInterrupt):  # at the 8th of the 19 model calls the default model needs
+        screen_adsorption(calculator=CalculatorFactory(_interrupted_model, {"after": 8}), output_dir=tmp_path,
                           mode="batched", **_BATCHED_SETTINGS)
     results = tmp_path / "results.jsonl"
     lines_before = results.read_text().splitlines()
