@@ -193,6 +193,19 @@ def test_batches_that_do_not_fit_are_split():
         np.testing.assert_allclose(result.atoms.positions, reference.positions, rtol=0, atol=1e-10)
 
 
+def _record_batch_sizes(calc, monkeypatch) -> list[int]:
+    """Wrap ``calc.evaluate`` so that the number of structures of every packed call is appended to the list returned."""
+    sizes: list[int] = []
+    evaluate = calc.evaluate
+
+    def recording(structures, **kwargs):
+        sizes.append(len(structures))
+        return evaluate(structures, **kwargs)
+
+    monkeypatch.setattr(calc, "evaluate", recording)
+    return sizes
+
+
 def test_memory_estimate_limits_the_batch(workflow_calc, monkeypatch):
     """Without max_batch_atoms the calculator's memory estimate decides, as in calculate_batch."""
     from escn_ase.batch import structure_graph
@@ -201,14 +214,7 @@ def test_memory_estimate_limits_the_batch(workflow_calc, monkeypatch):
     graph = structure_graph(starts[0], workflow_calc.config)
     two, three = (workflow_calc._memory_estimate(k * len(starts[0]), k * graph.n_edges).total() for k in (2, 3))
     monkeypatch.setattr(workflow_calc, "_memory_budget", lambda: int((two + three) / 2))  # room for two
-    sizes = []
-    evaluate = workflow_calc.evaluate
-
-    def recording(structures, **kwargs):
-        sizes.append(len(structures))
-        return evaluate(structures, **kwargs)
-
-    monkeypatch.setattr(workflow_calc, "evaluate", recording)
+    sizes = _record_batch_sizes(workflow_calc, monkeypatch)
     results = relax_batch(starts, workflow_calc, fmax=0.05, steps=3)
     assert max(sizes) == 2 and all(result.steps == 3 for result in results)
 
@@ -225,14 +231,7 @@ def test_cpu_preferred_graph_size_limits_the_batch(workflow_calc, monkeypatch):
     starts = [_slab("Cu", (2, 2, 3), "O", "fcc", seed) for seed in range(5)]
     edges = structure_graph(starts[0], workflow_calc.config).n_edges
     monkeypatch.setattr(workflow_calc, "preferred_batch_edges", lambda: int(2.5 * edges))  # room for two
-    sizes = []
-    evaluate = workflow_calc.evaluate
-
-    def recording(structures, **kwargs):
-        sizes.append(len(structures))
-        return evaluate(structures, **kwargs)
-
-    monkeypatch.setattr(workflow_calc, "evaluate", recording)
+    sizes = _record_batch_sizes(workflow_calc, monkeypatch)
     relax_batch(starts, workflow_calc, fmax=0.05, steps=2)
     assert max(sizes) == 2 and sizes[0] == 2
     sizes.clear()
