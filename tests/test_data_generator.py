@@ -15,7 +15,7 @@ from ase.io import write
 from escn_ase.cli import main as escn_main
 from escn_ase.data import FAMILIES, SPLITS, generate_dataset, load_dataset, make_recipe
 from escn_ase.data.emt_dataset import assign_splits
-from escn_ase.data.structures import ADSORBATES
+from escn_ase.data.structures import ADSORBATES, ORGANIC_MOLECULES
 
 ALLOWED_ELEMENTS = {"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt", "H", "C", "N", "O"}
 ONLY_BULK = {family: 0 for family in FAMILIES} | {"bulk": 4}
@@ -127,10 +127,13 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
             # The adsorbate sits above the surface: its lowest atom is above the slab's mean height.
             light = np.isin(atoms.numbers, [1, 6, 7, 8])
             assert atoms.positions[light, 2].min() > atoms.positions[~light, 2].mean()
-        elif atoms.info["family"] == "gas":
+        elif atoms.info["family"] in ("gas", "molecule"):
             # one isolated molecule of the named formula, far from its periodic images
             assert Atoms(atoms.info["molecule"]).symbols.formula == atoms.symbols.formula
             assert atoms.cell.lengths().min() >= 12.0
+            if atoms.info["family"] == "molecule":
+                assert atoms.info["molecule"] in ORGANIC_MOLECULES and "C" in atoms.symbols
+                assert atoms.info["temperature_K"] in make_recipe("tiny").md_temperatures_k
         else:
             assert set(atoms.get_chemical_symbols()) <= ALLOWED_ELEMENTS - {"H", "C", "N", "O"}
         if atoms.info["family"] == "site_relax":  # one atom relaxed from a named site of a (111) surface
@@ -140,6 +143,16 @@ def test_frames_have_labels_of_the_right_shape_and_sane_structures(tiny_frames):
                 "fcc",
                 "hcp",
             )
+
+
+def test_organic_molecules_are_g2_molecules_named_by_their_formula():
+    from ase.build import molecule
+
+    assert len(set(ORGANIC_MOLECULES)) == len(ORGANIC_MOLECULES)
+    for name in ORGANIC_MOLECULES:
+        atoms = molecule(name)
+        assert atoms.symbols.formula == Atoms(name).symbols.formula
+        assert set(atoms.get_chemical_symbols()) <= {"H", "C", "N", "O"} and len(atoms) <= 10
 
 
 def test_manifest_counts_agree_with_the_files(tiny, tiny_frames):

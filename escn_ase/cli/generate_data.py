@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=_size,
         default="small",
-        help="tiny (~55 structures), small (~3000, default), medium (~9000), or a number of structures",
+        help="tiny (~110 structures), small (~6000, default), medium (~18000), or a number of structures",
     )
     parser.add_argument(
         "--groups",

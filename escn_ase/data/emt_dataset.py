@@ -14,6 +14,9 @@ Families (``atoms.info['family']``):
   them from the top site, where relaxations hold the adsorbate on a ridge of the energy), started from
   -0.55 to +0.35 A around the typical height (close contact included), frames along the path and
   rattled copies of the minimum: the protocol of adsorption-energy screening.
+- ``molecule``: Langevin MD frames of a small organic molecule (ASE's g2 set, H C N O) in a box, started
+  from ASE's geometry or from EMT's minimum at 300/600/1000 K: the intramolecular vibrations and
+  rearrangements that MD of molecules visits.
 
 All structures are 3D periodic (slabs have vacuum along z but ``pbc=True``) and have at most 40 atoms.
 
@@ -66,10 +69,10 @@ __all__ = [
     "make_recipe",
 ]
 
-GENERATOR_VERSION = "1.4"
+GENERATOR_VERSION = "1.5"
 # The position of a family in this tuple is part of every group's random seed: append, never reorder.
 FAMILIES: tuple[str, ...] = (
-    "bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax"
+    "bulk", "md_bulk", "slab", "adsorbate", "md_adsorbate", "relax_adsorbate", "gas", "site_relax", "molecule"
 )
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_SALT = 7919  # distinguishes the split shuffle's random stream from the structure streams
@@ -115,6 +118,12 @@ class Recipe:
     # Offset of the starting height from the site's typical one (A): down to close contact, so that the
     # relaxations (and the model) see the repulsion an adsorbate placed too low meets.
     site_relax_height_offset: tuple[float, float] = (-0.55, 0.35)
+    # Organic molecules: MD frames from ASE's geometry (which is not EMT's minimum, so the molecule starts
+    # strained and heats up, as in MD started from a textbook structure) or from EMT's minimum.
+    molecule_md_duration_fs: float = 300.0
+    molecule_frame_interval_fs: float = 20.0
+    molecule_timestep_fs: float = 0.5
+    molecule_relaxed_start_probability: float = 0.5
 
     def structures_per_group(self, family: str) -> int:
         """Structures a group of ``family`` yields before filtering."""
@@ -128,6 +137,7 @@ class Recipe:
             "relax_adsorbate": self.relax_frames,  # at most: a relaxation that converges early gives fewer
             "gas": self.gas_copies,
             "site_relax": self.site_relax_frames + self.site_relax_minimum_copies,  # at most
+            "molecule": int(self.molecule_md_duration_fs // self.molecule_frame_interval_fs) + 1,
         }[family]
 
     def expected_structures(self) -> int:
@@ -143,20 +153,22 @@ _SMALL_GROUPS = {
     "relax_adsorbate": 40,
     "gas": 60,
     "site_relax": 250,
+    "molecule": 96,
 }
 SIZE_PRESETS: dict[str, Recipe] = {
     # Tens of structures in a few seconds, every family in every split: for tests.
     "tiny": Recipe(
         groups={"bulk": 4, "md_bulk": 3, "slab": 3, "adsorbate": 4, "md_adsorbate": 3, "relax_adsorbate": 3, "gas": 3,
-                "site_relax": 3},
+                "site_relax": 3, "molecule": 3},
         bulk_copies=2,
         slab_copies=2,
         adsorbate_copies=2,
         md_duration_fs=60.0,
         relax_frames=3,
         relax_max_steps=15,
+        molecule_md_duration_fs=60.0,
     ),
-    # About 3700 structures: the default model's data.
+    # About 6000 structures: the default model's data.
     "small": Recipe(groups=dict(_SMALL_GROUPS)),
     "medium": Recipe(groups={family: 3 * count for family, count in _SMALL_GROUPS.items()}),
 }
@@ -344,6 +356,23 @@ def _gas_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Ato
     return frames
 
 
+def _molecule_group(recipe: Recipe, rng: np.random.Generator, index: int) -> list[Atoms]:
+    """Langevin MD frames of one organic molecule in a box (the molecules cycle with ``index``)."""
+    name = st.ORGANIC_MOLECULES[index % len(st.ORGANIC_MOLECULES)]
+    start = st.gas_molecule_in_box(name, rng)
+    if rng.uniform() < recipe.molecule_relaxed_start_probability:
+        start = relaxed_copy(start, recipe.relax_max_steps)
+    st.rattle(start, rng, _rattle_stdev(recipe, rng))
+    temperature = float(rng.choice(recipe.md_temperatures_k))
+    frames = md_frames(
+        start, rng, temperature, recipe.molecule_md_duration_fs, recipe.molecule_frame_interval_fs,
+        recipe.molecule_timestep_fs,
+    )
+    for frame in frames:
+        frame.info["molecule"] = name
+    return frames
+
+
 # How each family's group is built; every builder draws from the group's own generator only.
 _GROUP_BUILDERS = {
     "bulk": _bulk_group,
@@ -354,6 +383,7 @@ _GROUP_BUILDERS = {
     "relax_adsorbate": _relax_adsorbate_group,
     "gas": _gas_group,
     "site_relax": lambda recipe, rng, index: _site_relaxation(recipe, rng),
+    "molecule": _molecule_group,
 }
 
 
@@ -465,7 +495,7 @@ def generate_dataset(
     Args:
         out_dir: created if needed; holds ``train.extxyz``, ``val.extxyz``, ``test.extxyz``, ``manifest.json``.
         seed: non-negative integer; with ``size`` and ``groups`` it fixes the output byte for byte.
-        size: ``"tiny"`` (~55 structures), ``"small"`` (~3000), ``"medium"`` (~9000), or a number of structures.
+        size: ``"tiny"`` (~110 structures), ``"small"`` (~6000), ``"medium"`` (~18000), or a number of structures.
         groups: per-family overrides of the number of groups (see :data:`FAMILIES`).
         split: train/val/test fractions of the groups of each family.
         max_force: structures with any atomic force above this (eV/A) are dropped, as are non-finite labels.

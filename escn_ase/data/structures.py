@@ -24,6 +24,7 @@ __all__ = [
     "bottom_layer_indices",
     "emt_lattice_constant",
     "GAS_MOLECULES",
+    "ORGANIC_MOLECULES",
     "gas_molecule_in_box",
     "place_random_adsorbate",
     "random_bulk",
@@ -77,6 +78,15 @@ _MIN_CONTACT = (1.1, 1.5)
 
 # Gas-phase molecules (ase.build.molecule names): the references of adsorption energies need them.
 GAS_MOLECULES: tuple[str, ...] = ("O2", "H2", "N2", "CO", "H2O", "CH4", "NH3", "OH", "NO", "CO2")
+
+# Small organic molecules and radicals of ASE's g2 set (names are formulas; H, C, N, O only, at most 10 atoms):
+# the reactants, intermediates and products of C1-C3 surface chemistry, met in the gas phase.
+ORGANIC_MOLECULES: tuple[str, ...] = (
+    "CH3CHO", "HCOOH", "H2CO", "CH3OH", "CH3CH2OH", "CH3OCH3", "CH3COOH", "HCOOCH3", "CH3COCH3", "H2CCO",
+    "C2H6", "C2H4", "C2H2", "CH3CN", "HCN", "H3CNH2", "CH3CONH2", "CH3NO2", "CH3CH2NH2", "OCHCHO",
+    "H2CCHCN", "NCCN", "C4H4O", "CH2OCH2", "C4H4NH", "CH3CO", "CH3O", "CH3CH2O", "HCO", "C2H5", "C2H3",
+    "CH3",
+)
 
 
 def gas_molecule_in_box(name: str, rng: np.random.Generator, box: float = 12.0) -> Atoms:
