@@ -253,7 +253,7 @@ def test_screening_from_a_script_with_and_without_main_guard(tmp_path, guarded):
 
 # ------------------------------------------------------------------------------------- batched mode
 _BATCHED_SETTINGS = dict(
-    surfaces=["Cu(111)", "Pt(100)"],
+    surfaces=["Cu(111)", "Cu(100)"],
     adsorbates=["O", "H"],
     site_types=("ontop", "bridge"),
     max_sites_per_type=1,
@@ -306,6 +306,9 @@ def test_batched_screening_matches_the_executor_and_packs_structures(tmp_path):
                                 **_BATCHED_SETTINGS)
     assert max(_INTERRUPTED[-1].sizes) >= 8  # 12 jobs: the first calls pack most of them
     assert batched.complete and batched.n_run == executor.n_run == 12
+    # every job converges, so both routes end at a minimum (a run that hits the step limit ends
+    # wherever the path has gone, and tiny differences of the packed graph's sums move that point)
+    assert all(row["converged"] for row in executor.rows + batched.rows)
     by_key = {row["key"]: row for row in executor.rows}
     for row in batched.rows:
         other = by_key[row["key"]]
@@ -321,8 +324,8 @@ def test_batched_screening_matches_the_executor_and_packs_structures(tmp_path):
 def test_batched_screening_interrupted_and_resumed(tmp_path):
     """Killed part-way (KeyboardInterrupt inside a model call): the records of finished structures are
     on disk; a rerun runs only the others, with no repeats and no lost rows."""
-    with pytest.raises(KeyboardInterrupt):  # at the 8th of the 19 model calls the default model needs
-        screen_adsorption(calculator=CalculatorFactory(_interrupted_model, {"after": 8}), output_dir=tmp_path,
+    with pytest.raises(KeyboardInterrupt):  # in the 7th of the 14 model calls the default model needs
+        screen_adsorption(calculator=CalculatorFactory(_interrupted_model, {"after": 6}), output_dir=tmp_path,
                           mode="batched", **_BATCHED_SETTINGS)
     results = tmp_path / "results.jsonl"
     lines_before = results.read_text().splitlines()
@@ -366,7 +369,7 @@ def test_batched_screening_records_a_failing_structure_and_goes_on(tmp_path):
     assert failed == {"gas|H2"} | {key for key in records if key.startswith("ads|") and "|H|" in key}
     assert len(failed) == 5 and result.n_failed == 5
     assert all("ValueError: this model refuses hydrogen" in records[key]["error"] for key in failed)
-    assert {(m["surface"], m["adsorbate"]) for m in result.minima} == {("Cu(111)", "O"), ("Pt(100)", "O")}
+    assert {(m["surface"], m["adsorbate"]) for m in result.minima} == {("Cu(111)", "O"), ("Cu(100)", "O")}
 
 
 def test_batched_mode_refuses_what_it_cannot_do(tmp_path):
