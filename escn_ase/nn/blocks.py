@@ -190,11 +190,16 @@ class MessageBlock(torch.nn.Module):
                 self.so2_block_target.gated_terms(target_first, list(gates[n_orders:])),
             )
         ]
-        message = _second_layers(order_terms, n_edges, self.layout.n_reduced, channels)
-        if self.edge_gate is not None:
-            message = self.edge_gate(message)
+        if self.edge_gate is not None and torch.is_grad_enabled():
+            # Each order gated before the orders are joined: slicing the joined message instead would
+            # make autograd fill a zero tensor of the whole message per slice in the backward pass.
+            message = self.edge_gate.gate_orders(_order_blocks(order_terms, n_edges, channels), self.layout.n_reduced)
         else:
-            message = grid_silu(message, self.to_grid, self.from_grid)  # edge-frame grid SiLU, same layout
+            message = _second_layers(order_terms, n_edges, self.layout.n_reduced, channels)
+            if self.edge_gate is not None:
+                message = self.edge_gate(message)
+            else:
+                message = grid_silu(message, self.to_grid, self.from_grid)  # edge-frame grid SiLU, same layout
         # Rotate back (D^T restricted to the kept columns) and sum over each atom's edges: one
         # product per target atom with its edges side by side.
         groups = chunk.groups
@@ -213,7 +218,7 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
     terms in the same order either way.  With autograd, per-order sums are concatenated.
     """
     if torch.is_grad_enabled():
-        blocks = [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
+        blocks = _order_blocks(order_terms, n_edges, channels)
         covered = sum(block.shape[1] for block in blocks)
         if covered < n_reduced:  # orders left out are zero
             blocks.append(blocks[0].new_zeros(n_edges, n_reduced - covered, channels))
@@ -231,6 +236,11 @@ def _second_layers(order_terms: list[list[GatedTerm]], n_edges: int, n_reduced: 
         offset += rows * width
     message[:, offset:].zero_()  # orders left out are zero
     return message.view(n_edges, n_reduced, channels)
+
+
+def _order_blocks(order_terms: list[list[GatedTerm]], n_edges: int, channels: int) -> list[torch.Tensor]:
+    """The second-layer output of each order given: ``(n_edges, rows_m, C)``, rows m-major as in the message."""
+    return [sum_of_products(terms).view(n_edges, -1, channels) for terms in order_terms]
 
 
 def _scalar_first_layer(

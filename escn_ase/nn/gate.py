@@ -80,3 +80,27 @@ class EdgeFrameGate(torch.nn.Module):
         for pair in order_gates[1:]:
             pieces += [pair, pair]
         return x * torch.cat(pieces, dim=1)
+
+    def gate_orders(self, blocks: list[torch.Tensor], n_reduced: int) -> torch.Tensor:
+        """``forward`` of the message whose orders are given separately, joined at the end.
+
+        ``blocks[m]``: ``(n_edges, rows_m, C)``, the order-0 rows (l = 0..lmax) for m = 0 and the +m
+        then -m rows (l = m..lmax) for m > 0; orders after the last one given are zero.  Returns
+        ``(n_edges, n_reduced, C)``, equal to ``forward`` of the joined blocks.
+        """
+        if self.n_gates == 0:  # lmax = 0: the message is the single (0, 0) row
+            return silu(blocks[0])
+        order0 = blocks[0]
+        n_edges, _, channels = order0.shape
+        gates = torch.sigmoid(self.gate(order0.reshape(n_edges, -1))).view(n_edges, self.n_gates, channels)
+        order_gates = gates.split(self.order_sizes, dim=1)
+        scalar, degrees = order0.split([1, self.n_order0 - 1], dim=1)
+        pieces = [scalar * torch.sigmoid(scalar), degrees * order_gates[0]]
+        for block, pair in zip(blocks[1:], order_gates[1:]):
+            # rows +m and -m of a degree share the gate of (l, |m|)
+            n_degrees = pair.shape[1]
+            pieces.append((block.view(n_edges, 2, n_degrees, channels) * pair.unsqueeze(1)).view(n_edges, -1, channels))
+        covered = sum(piece.shape[1] for piece in pieces)
+        if covered < n_reduced:
+            pieces.append(order0.new_zeros(n_edges, n_reduced - covered, channels))
+        return torch.cat(pieces, dim=1)

@@ -81,9 +81,10 @@ class SO2OrderMap(torch.nn.Module):
         ``gate``: ``(n_edges, 2H)``, SiLU of ``fc1_dist`` of the edge scalars.  The output rows
         are the sum of the terms' products.
         """
-        gate = gate.view(-1, 2, 1, self.hidden_channels)
+        # unbind, not two indexings: the backward of each index would fill a zero tensor of all gates
+        real_gate, imaginary_gate = gate.view(-1, 2, 1, self.hidden_channels).unbind(1)
         real, imaginary = first
-        return [GatedTerm(real, gate[:, 0], self.fc2_r.weight), GatedTerm(imaginary, gate[:, 1], self.fc2_i.weight)]
+        return [GatedTerm(real, real_gate, self.fc2_r.weight), GatedTerm(imaginary, imaginary_gate, self.fc2_i.weight)]
 
     @staticmethod
     def _row_signs(like: torch.Tensor) -> torch.Tensor:
