@@ -27,6 +27,15 @@ def test_sites_of_fcc111_and_fcc100():
     assert {s.kind: s.coordination for s in sites_100} == {"ontop": 1, "bridge": 2, "hollow": 4}
 
 
+@pytest.mark.parametrize("surface", ["Pt(100)", "Cu(111)", "Pt(110)"])
+def test_sites_of_a_1x1_cell_count_periodic_images(surface):
+    """In a 1x1 cell the atoms around a site are images of one atom: a (100) hollow is still four-fold."""
+    def kinds(size):
+        return sorted((s.kind, s.coordination) for s in find_sites(as_surface(surface, layers=3, size=size).slab))
+
+    assert kinds((1, 1)) == kinds((2, 2))
+
+
 def test_placement_puts_the_binding_atom_at_bond_length():
     slab = as_surface("Cu(111)", layers=3).slab
     for site in find_sites(slab):

@@ -148,6 +148,21 @@ def _lateral_distances(slab: Atoms, indices: list[int], point: np.ndarray) -> np
     return lengths
 
 
+def _images_within(slab: Atoms, indices: list[int], point: np.ndarray, radius: float) -> int:
+    """How many in-plane periodic images of the atoms ``indices`` lie within ``radius`` of ``point``
+    (lateral distance; the slab is periodic along its first two cell vectors)."""
+    a, b = np.array(slab.cell[0], dtype=float), np.array(slab.cell[1], dtype=float)
+    a[2] = b[2] = 0.0
+    area = np.linalg.norm(np.cross(a, b))
+    # enough images along each vector to cover the disc around any point of the cell
+    reach = [int(np.ceil(radius / (area / np.linalg.norm(v)))) + 1 for v in (a, b)]
+    shifts = np.array([i * a + j * b for i in range(-reach[0], reach[0] + 1) for j in range(-reach[1], reach[1] + 1)])
+    vectors = slab.positions[indices] - point
+    vectors[:, 2] = 0.0
+    lengths = np.linalg.norm(vectors[:, None, :] + shifts[None, :, :], axis=2)
+    return int((lengths <= radius).sum())
+
+
 def find_sites(slab: Atoms, site_types: tuple[str, ...] = SITE_TYPES, symm_reduce: float = 1e-2) -> list[Site]:
     """Symmetry-distinct adsorption sites (pymatgen ``AdsorbateSiteFinder``) on the top surface.
 
@@ -168,11 +183,12 @@ def find_sites(slab: Atoms, site_types: tuple[str, ...] = SITE_TYPES, symm_reduc
     counters: dict[str, int] = {}
     for position in found["all"]:
         point = np.array([position[0], position[1], top_z])
-        lateral = _lateral_distances(slab, top, point)
-        nearest = lateral.min()
+        nearest = _lateral_distances(slab, top, point).min()
         # Neighbours within 25 % of the nearest lateral distance count as equivalent (bcc(110)
-        # three-fold hollows are not equidistant); the site sits on an atom below 0.3 A.
-        coordination = 1 if nearest < 0.3 else max(int((lateral <= 1.25 * nearest + 0.05).sum()), 2)
+        # three-fold hollows are not equidistant); the site sits on an atom below 0.3 A. Periodic
+        # images count one by one: in a 1x1 cell the four atoms around a (100) hollow are one atom.
+        neighbours = _images_within(slab, top, point, 1.25 * nearest + 0.05)
+        coordination = 1 if nearest < 0.3 else max(neighbours, 2)
         kind = "ontop" if coordination == 1 else "bridge" if coordination == 2 else "hollow"
         if kind not in site_types:
             continue
