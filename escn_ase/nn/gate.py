@@ -65,24 +65,16 @@ class EdgeFrameGate(torch.nn.Module):
         # gate index ranges: (l, 0) for l = 1..lmax, then (l, |m|) for l = m..lmax, per m
         self.order_sizes = [lmax] + [layout.m_sizes[m] for m in range(1, mmax + 1)]
         self.n_gates = sum(self.order_sizes)
+        # message rows of each order: (l, 0) for l = 0..lmax, then +m and -m rows for l = m..lmax
+        self.order_rows = [self.n_order0] + [2 * size for size in self.order_sizes[1:]]
         self.gate = torch.nn.Linear(self.n_order0 * channels, max(self.n_gates, 1) * channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n_edges, _, channels = x.shape
-        if self.n_gates == 0:
-            return silu(x)
-        invariants = x[:, : self.n_order0].reshape(n_edges, -1)
-        gates = torch.sigmoid(self.gate(invariants)).view(n_edges, self.n_gates, channels)
-        # One multiplier per row: sigmoid(x_00) on (0, 0) (x sigmoid(x) = SiLU), then the gates; the
-        # rows +m and -m of a degree share theirs.
-        order_gates = gates.split(self.order_sizes, dim=1)
-        pieces = [torch.sigmoid(x[:, :1]), order_gates[0]]
-        for pair in order_gates[1:]:
-            pieces += [pair, pair]
-        return x * torch.cat(pieces, dim=1)
+        """``x (n_edges, n_reduced, C)`` -> gated, same shape (``gate_orders`` of its order blocks)."""
+        return self.gate_orders(list(x.split(self.order_rows, dim=1)), x.shape[1])
 
     def gate_orders(self, blocks: list[torch.Tensor], n_reduced: int) -> torch.Tensor:
-        """``forward`` of the message whose orders are given separately, joined at the end.
+        """The gate of a message given as its order blocks (``forward`` splits a joined message into them).
 
         ``blocks[m]``: ``(n_edges, rows_m, C)``, the order-0 rows (l = 0..lmax) for m = 0 and the +m
         then -m rows (l = m..lmax) for m > 0; orders after the last one given are zero.  Returns
@@ -92,12 +84,13 @@ class EdgeFrameGate(torch.nn.Module):
             return silu(blocks[0])
         order0 = blocks[0]
         n_edges, _, channels = order0.shape
+        # One multiplier per row: sigmoid(x_00) on (0, 0) (x sigmoid(x) = SiLU), then the gates; the
+        # rows +m and -m of a degree share theirs.
         gates = torch.sigmoid(self.gate(order0.reshape(n_edges, -1))).view(n_edges, self.n_gates, channels)
         order_gates = gates.split(self.order_sizes, dim=1)
         scalar, degrees = order0.split([1, self.n_order0 - 1], dim=1)
         pieces = [scalar * torch.sigmoid(scalar), degrees * order_gates[0]]
         for block, pair in zip(blocks[1:], order_gates[1:]):
-            # rows +m and -m of a degree share the gate of (l, |m|)
             n_degrees = pair.shape[1]
             pieces.append((block.view(n_edges, 2, n_degrees, channels) * pair.unsqueeze(1)).view(n_edges, -1, channels))
         covered = sum(piece.shape[1] for piece in pieces)
